@@ -1,0 +1,53 @@
+# lbd — build, test, benchmark and package. Run as root on Debian 12.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 5m
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build test unit lint fuzz bench demo drill deb deps clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# deps installs the Debian packages the tests and the demo use (once).
+deps:
+	@.ci/deps
+
+# test is the whole suite: lint, unit tests, namespace tests (as root) and
+# every fuzz target's seed corpus. It fails instead of skipping under CI=true.
+test: deps lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+# unit runs the tests that need neither root nor network namespaces.
+unit:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# fuzz runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: deps build
+	$(GO) run ./cmd/lbdlab demo
+
+deb: build
+	packaging/build-deb.sh $(VERSION) $(BIN)
+
+clean:
+	rm -rf $(BIN) dist

@@ -1,0 +1,185 @@
+// Package ctl is lbctl: the operator's command line for a running lbd,
+// speaking the admin protocol over the unix socket.
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"lbd/admin"
+)
+
+// command is one lbctl subcommand.
+type command struct {
+	name, args, help string
+	run              func(c *cli, args []string) error
+}
+
+var commands = []command{
+	{"status", "", "show VRRP instances, frontends, pools and backends", (*cli).status},
+	{"reload", "", "reload the configuration file; prints why when lbd refuses it", (*cli).reload},
+	{"version", "", "print lbctl's and lbd's versions", (*cli).showVersion},
+}
+
+type cli struct {
+	ctx     context.Context
+	socket  string
+	json    bool
+	version string
+	out     io.Writer
+}
+
+// errUsage reports a command line lbctl does not understand.
+var errUsage = errors.New("usage")
+
+// Run runs lbctl with args (without the program name) and returns the exit
+// status: 0 on success, 1 when lbd refused or could not be reached, 2 on a
+// usage error.
+func Run(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lbctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &cli{ctx: ctx, version: version, out: stdout}
+	fs.StringVar(&c.socket, "socket", admin.DefaultSocket, "admin socket of the lbd to control")
+	fs.BoolVar(&c.json, "json", false, "print JSON instead of tables")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on lbd after this long")
+	fs.Usage = func() { usage(fs, stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		usage(fs, stderr)
+		return 2
+	}
+	// Flags may also follow the command: lbctl status -json.
+	name := rest[0]
+	if err := fs.Parse(rest[1:]); err != nil {
+		return 2
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == name {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "lbctl: unknown command %q\n", name)
+		usage(fs, stderr)
+		return 2
+	}
+	var cancel context.CancelFunc
+	c.ctx, cancel = context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	err := cmd.run(c, fs.Args())
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "lbctl: usage: lbctl %s %s\n", cmd.name, cmd.args)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "lbctl: %v\n", err)
+		return 1
+	}
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "usage: lbctl [-socket PATH] [-json] COMMAND [ARGS]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-28s %s\n", c.name+" "+c.args, c.help)
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.PrintDefaults()
+}
+
+// call sends one command and turns a refusal into an error that carries
+// lbd's details, one per line.
+func (c *cli) call(cmd string, args ...string) (*admin.Response, error) {
+	resp, err := admin.Call(c.ctx, c.socket, cmd, args...)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK {
+		msg := resp.Error
+		for _, d := range resp.Details {
+			msg += "\n  " + d
+		}
+		return nil, errors.New(msg)
+	}
+	return resp, nil
+}
+
+// printJSON writes the response's data indented.
+func (c *cli) printJSON(resp *admin.Response) error {
+	var v any
+	if err := json.Unmarshal(resp.Data, &v); err != nil {
+		return fmt.Errorf("malformed answer from lbd: %w", err)
+	}
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *cli) status(args []string) error {
+	if len(args) != 0 {
+		return errUsage
+	}
+	resp, err := c.call(admin.CmdStatus)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(resp)
+	}
+	var st admin.Status
+	if err := resp.Decode(&st); err != nil {
+		return err
+	}
+	writeStatus(c.out, &st, time.Now())
+	return nil
+}
+
+func (c *cli) reload(args []string) error {
+	if len(args) != 0 {
+		return errUsage
+	}
+	resp, err := c.call(admin.CmdReload)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(resp)
+	}
+	var st admin.Status
+	if err := resp.Decode(&st); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "reloaded %s on %s\n", st.Config, st.Node)
+	return nil
+}
+
+func (c *cli) showVersion(args []string) error {
+	if len(args) != 0 {
+		return errUsage
+	}
+	fmt.Fprintf(c.out, "lbctl %s\n", c.version)
+	resp, err := c.call(admin.CmdVersion)
+	if err != nil {
+		return err
+	}
+	var v admin.VersionInfo
+	if err := resp.Decode(&v); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "lbd   %s (protocol %d, %s)\n", v.Version, v.Protocol, v.Go)
+	return nil
+}

@@ -1,0 +1,73 @@
+package admin
+
+import "time"
+
+// Status is the answer to the status command: what this node runs now.
+type Status struct {
+	Node         string     `json:"node"`
+	Version      string     `json:"version"`
+	PID          int        `json:"pid"`
+	Started      time.Time  `json:"started"`
+	Config       string     `json:"config"`
+	ConfigLoaded time.Time  `json:"config_loaded"`
+	Reloads      uint64     `json:"reloads"`
+	ReloadErrors uint64     `json:"reload_errors"`
+	Instances    []Instance `json:"instances"`
+	Frontends    []Frontend `json:"frontends"`
+	Pools        []Pool     `json:"pools"`
+}
+
+// Instance is one VRRP virtual router as this node sees it.
+type Instance struct {
+	Name              string            `json:"name"`
+	Interface         string            `json:"interface"`
+	VRID              int               `json:"vrid"`
+	Version           int               `json:"version"`
+	State             string            `json:"state"`
+	Priority          int               `json:"priority"`
+	EffectivePriority int               `json:"effective_priority"`
+	Master            string            `json:"master,omitempty"`
+	Since             time.Time         `json:"since"`
+	VIPs              []string          `json:"vips"`
+	Demoted           bool              `json:"demoted,omitempty"`
+	Warnings          []string          `json:"warnings,omitempty"`
+	Counters          map[string]uint64 `json:"counters,omitempty"`
+}
+
+// Frontend is one listener.
+type Frontend struct {
+	Name        string `json:"name"`
+	Bind        string `json:"bind"`
+	Mode        string `json:"mode"`
+	DefaultPool string `json:"default_pool"`
+	State       string `json:"state"`
+	Active      int64  `json:"active"`
+	Total       uint64 `json:"total"`
+	Refused     uint64 `json:"refused,omitempty"`
+}
+
+// Pool is one backend pool.
+type Pool struct {
+	Name      string    `json:"name"`
+	Algorithm string    `json:"algorithm"`
+	Backends  []Backend `json:"backends"`
+}
+
+// Backend is one backend of a pool.
+type Backend struct {
+	Address         string `json:"address"`
+	State           string `json:"state"`
+	Weight          int    `json:"weight"`
+	EffectiveWeight int    `json:"effective_weight"`
+	Active          int64  `json:"active"`
+	Total           uint64 `json:"total"`
+	BytesIn         uint64 `json:"bytes_in"`
+	BytesOut        uint64 `json:"bytes_out"`
+}
+
+// VersionInfo is the answer to the version command.
+type VersionInfo struct {
+	Version  string `json:"version"`
+	Protocol int    `json:"protocol"`
+	Go       string `json:"go"`
+}

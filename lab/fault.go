@@ -1,0 +1,126 @@
+package lab
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// nftTable is the table DropProto keeps in a host's namespace.
+const nftTable = "inet lbdt"
+
+// LinkDown takes the host's bridge port down, like pulling its cable out
+// of the switch: eth0 loses carrier and no frame passes either way.
+//
+// Equivalent to: `ip -n SWITCH link set PORT down`.
+func (h *Host) LinkDown() error {
+	_, err := run("ip", "-n", h.lab.Switch, "link", "set", h.Port, "down")
+	return err
+}
+
+// LinkUp brings the bridge port back and returns once the port forwards.
+//
+// Equivalent to: `ip -n SWITCH link set PORT up`.
+func (h *Host) LinkUp() error {
+	if _, err := run("ip", "-n", h.lab.Switch, "link", "set", h.Port, "up"); err != nil {
+		return err
+	}
+	return h.waitLinkUp()
+}
+
+// SetLoss makes eth0 drop percent (0..100) of the packets the host sends;
+// what it receives is not affected.
+//
+// Equivalent to: `tc -n NS qdisc replace dev eth0 root netem loss PERCENT%`.
+func (h *Host) SetLoss(percent float64) error {
+	if !(percent >= 0 && percent <= 100) {
+		return fmt.Errorf("lab: %s: loss %v%% out of range 0..100", h.Name, percent)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	loss := strconv.FormatFloat(percent, 'f', -1, 64) + "%"
+	if _, err := run("tc", "-n", h.Netns, "qdisc", "replace", "dev", h.Iface, "root", "netem", "loss", loss); err != nil {
+		return err
+	}
+	h.lossSet = true
+	return nil
+}
+
+// ClearLoss removes what SetLoss installed; without it, it does nothing.
+//
+// Equivalent to: `tc -n NS qdisc del dev eth0 root`.
+func (h *Host) ClearLoss() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.lossSet {
+		return nil
+	}
+	if _, err := run("tc", "-n", h.Netns, "qdisc", "del", "dev", h.Iface, "root"); err != nil {
+		return err
+	}
+	h.lossSet = false
+	return nil
+}
+
+// DropProto makes the host drop IPv4 and IPv6 packets of IP protocol proto
+// (112 is VRRP) that it sends or receives, with an nftables table in its
+// namespace. Packet sockets (tcpdump, ARP, NDP via AF_PACKET) still see
+// incoming ones.
+//
+// Equivalent to: `nft add rule inet lbdt input meta l4proto PROTO drop`,
+// and the same for output.
+func (h *Host) DropProto(proto int) error {
+	return h.setDrop(proto, true)
+}
+
+// UndropProto stops dropping protocol proto; it does nothing when proto
+// was not dropped.
+func (h *Host) UndropProto(proto int) error {
+	return h.setDrop(proto, false)
+}
+
+func (h *Host) setDrop(proto int, drop bool) error {
+	if proto < 0 || proto > 255 {
+		return fmt.Errorf("lab: %s: IP protocol %d out of range 0..255", h.Name, proto)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dropped[proto] == drop {
+		return nil
+	}
+	next := maps.Clone(h.dropped)
+	if drop {
+		next[proto] = true
+	} else {
+		delete(next, proto)
+	}
+	script := nftScript(slices.Sorted(maps.Keys(next)))
+	if _, err := runStdin(script, "ip", "netns", "exec", h.Netns, "nft", "-f", "-"); err != nil {
+		return err
+	}
+	h.dropped = next
+	return nil
+}
+
+// nftScript replaces the lab's table with one dropping protos, in one
+// transaction; with no protos it only removes the table.
+func nftScript(protos []int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table %s {}\ndelete table %s\n", nftTable, nftTable)
+	if len(protos) == 0 {
+		return b.String()
+	}
+	set := make([]string, len(protos))
+	for i, p := range protos {
+		set[i] = strconv.Itoa(p)
+	}
+	fmt.Fprintf(&b, "table %s {\n", nftTable)
+	for _, hook := range []string{"input", "output"} {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy accept;\n", hook, hook)
+		fmt.Fprintf(&b, "\t\tmeta l4proto { %s } drop\n\t}\n", strings.Join(set, ", "))
+	}
+	b.WriteString("}\n")
+	return b.String()
+}

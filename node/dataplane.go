@@ -1,0 +1,183 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"lbd/admin"
+	"lbd/config"
+	"lbd/proxy"
+)
+
+// frontendGrace is how long a frontend removed by a reload lets its open
+// connections finish before it cuts them.
+const frontendGrace = 30 * time.Second
+
+// frontend is what the node needs of a TCP or UDP frontend.
+type frontend interface {
+	Start()
+	Close(ctx context.Context) error
+	Update(cfg config.Frontend, p *proxy.Pool)
+	Config() config.Frontend
+	Stats() proxy.FrontendStats
+}
+
+var (
+	_ frontend = (*proxy.TCPFrontend)(nil)
+	_ frontend = (*proxy.UDPFrontend)(nil)
+)
+
+// listen binds a new frontend of fc's mode.
+func (d *dataPlane) listen(fc config.Frontend, pool *proxy.Pool) (frontend, error) {
+	switch fc.Mode {
+	case "tcp":
+		return proxy.ListenTCP(fc, pool, d.log)
+	case "udp":
+		return proxy.ListenUDP(fc, pool, d.affinity, d.log)
+	}
+	return nil, fmt.Errorf("node: frontend %s: mode %q is not served by this build of lbd", fc.Name, fc.Mode)
+}
+
+// dataPlane owns the pools and frontends of the running configuration.
+type dataPlane struct {
+	log *slog.Logger
+
+	mu        sync.Mutex // guards the maps
+	pools     map[string]*proxy.Pool
+	frontends map[string]frontend
+
+	retiring sync.WaitGroup // frontends removed by a reload, finishing
+
+	affinity proxy.Affinity // UDP flows and source-IP persistence
+}
+
+func newDataPlane(log *slog.Logger) *dataPlane {
+	return &dataPlane{log: log, affinity: proxy.NewLocalAffinity(), pools: map[string]*proxy.Pool{}, frontends: map[string]frontend{}}
+}
+
+// supported reports a frontend mode this build cannot serve yet.
+func supported(cfg *config.Config) error {
+	var errs []error
+	for _, f := range cfg.Frontends {
+		if f.Mode != "tcp" && f.Mode != "udp" {
+			errs = append(errs, fmt.Errorf("node: frontend %s: mode %q is not served by this build of lbd", f.Name, f.Mode))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apply moves the data plane to cfg: unchanged pools are kept as they are,
+// changed ones are rebuilt keeping the live state of backends that stay,
+// frontends whose bind address and mode stay keep their listener and their
+// open connections; removed frontends stop accepting and finish.
+func (d *dataPlane) apply(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pools := make(map[string]*proxy.Pool, len(cfg.Pools))
+	for _, pc := range cfg.Pools {
+		prev := d.pools[pc.Name]
+		if prev != nil && reflect.DeepEqual(prev.Config(), pc) {
+			pools[pc.Name] = prev
+			continue
+		}
+		p, err := proxy.NewPool(pc, prev, d.log)
+		if err != nil {
+			return err
+		}
+		pools[pc.Name] = p
+	}
+
+	frontends := make(map[string]frontend, len(cfg.Frontends))
+	var started []frontend
+	for _, fc := range cfg.Frontends {
+		pool := pools[fc.DefaultPool]
+		if prev := d.frontends[fc.Name]; prev != nil && prev.Config().Bind == fc.Bind && prev.Config().Mode == fc.Mode {
+			frontends[fc.Name] = prev
+			continue
+		}
+		f, err := d.listen(fc, pool)
+		if err != nil {
+			for _, s := range started {
+				s.Close(context.Background())
+			}
+			return err
+		}
+		started = append(started, f)
+		frontends[fc.Name] = f
+	}
+	// Nothing can fail from here on.
+	for _, fc := range cfg.Frontends {
+		f := frontends[fc.Name]
+		f.Update(fc, pools[fc.DefaultPool])
+	}
+	for name, f := range d.frontends {
+		if frontends[name] == f {
+			continue
+		}
+		d.log.Info("frontend removed, finishing its connections", "frontend", name, "grace", frontendGrace)
+		d.retiring.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), frontendGrace)
+			defer cancel()
+			f.Close(ctx)
+		})
+	}
+	for _, f := range started {
+		f.Start()
+	}
+	d.pools, d.frontends = pools, frontends
+	return nil
+}
+
+// stop closes every frontend, letting connections finish until ctx is done.
+func (d *dataPlane) stop(ctx context.Context) error {
+	d.mu.Lock()
+	fs := d.frontends
+	d.frontends = map[string]frontend{}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(fs))
+	for _, f := range fs {
+		wg.Go(func() { errs <- f.Close(ctx) })
+	}
+	wg.Wait()
+	d.retiring.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// status fills the frontends and pools of st.
+func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, fc := range cfg.Frontends {
+		fs := admin.Frontend{Name: fc.Name, Bind: fc.Bind, Mode: fc.Mode, DefaultPool: fc.DefaultPool, State: "stopped"}
+		if f := d.frontends[fc.Name]; f != nil {
+			s := f.Stats()
+			fs.State, fs.Active, fs.Total, fs.Refused = "listening", s.Active, s.Total, s.NoBackend
+		}
+		st.Frontends = append(st.Frontends, fs)
+	}
+	for _, pc := range cfg.Pools {
+		ps := admin.Pool{Name: pc.Name, Algorithm: pc.Algorithm, Backends: []admin.Backend{}}
+		if p := d.pools[pc.Name]; p != nil {
+			for _, b := range p.Backends() {
+				s := b.Stats()
+				ps.Backends = append(ps.Backends, admin.Backend{
+					Address: b.Address(), State: b.State().String(), Weight: b.Weight(),
+					EffectiveWeight: b.EffectiveWeight() / 1000, Active: int64(b.Active()),
+					Total: s.Total, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
+				})
+			}
+		}
+		st.Pools = append(st.Pools, ps)
+	}
+}

@@ -1,0 +1,27 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"context"
+	"net"
+)
+
+// listenTCP binds addr for a TCP frontend. Without IP_FREEBIND the address
+// must already be local.
+func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// listenUDP binds addr for a UDP frontend.
+func listenUDP(ctx context.Context, addr string) (*net.UDPConn, error) {
+	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}

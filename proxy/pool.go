@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lbd/config"
+	"lbd/proxy/balance"
+)
+
+// ErrNoBackend reports that a pool has no backend that is usable, has room
+// and was not already tried.
+var ErrNoBackend = errors.New("proxy: no usable backend")
+
+// Backend is a backend as the proxy sees it: the balancer's live state plus
+// traffic counters and the connections open to it (to close when draining).
+type Backend struct {
+	*balance.Backend
+	pool *Pool
+
+	total    atomic.Uint64
+	failures atomic.Uint64 // connect failures
+	bytesIn  atomic.Uint64 // client → backend
+	bytesOut atomic.Uint64 // backend → client
+
+	mu    sync.Mutex // guards conns and drain
+	conns map[closer]struct{}
+	drain *time.Timer
+}
+
+// closer is an open session that draining may have to cut.
+type closer interface{ close() }
+
+func (b *Backend) track(c closer) {
+	b.mu.Lock()
+	b.conns[c] = struct{}{}
+	b.mu.Unlock()
+}
+
+func (b *Backend) untrack(c closer) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
+// Pool is one [[pool]]: backends, the algorithm that picks among them and
+// the timeouts that govern connections to them.
+type Pool struct {
+	cfg      config.Pool
+	bal      balance.Balancer
+	backends []*Backend
+	byBal    map[*balance.Backend]*Backend
+	log      *slog.Logger
+	dialer   net.Dialer
+}
+
+// NewPool builds a pool from its configuration. Backends of prev (the pool
+// of the same name before a reload) whose address is kept carry their live
+// state and counters over.
+func NewPool(cfg config.Pool, prev *Pool, log *slog.Logger) (*Pool, error) {
+	p := &Pool{cfg: cfg, byBal: make(map[*balance.Backend]*Backend), log: log.With("pool", cfg.Name)}
+	p.dialer = net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	old := map[string]*Backend{}
+	if prev != nil {
+		for _, b := range prev.backends {
+			old[b.Address()] = b
+		}
+	}
+	var bbs []*balance.Backend
+	for _, bc := range cfg.Backends {
+		b := old[bc.Address]
+		if b != nil {
+			if err := b.SetWeight(bc.Weight); err != nil {
+				return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
+			}
+			if err := b.SetMaxConnections(bc.MaxConnections); err != nil {
+				return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
+			}
+		} else {
+			bb, err := balance.NewBackend(balance.BackendConfig{Address: bc.Address, Weight: bc.Weight, MaxConnections: bc.MaxConnections})
+			if err != nil {
+				return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
+			}
+			b = &Backend{Backend: bb, conns: make(map[closer]struct{})}
+		}
+		b.pool = p
+		p.backends = append(p.backends, b)
+		p.byBal[b.Backend] = b
+		bbs = append(bbs, b.Backend)
+	}
+	bal, err := balance.New(cfg.Algorithm, bbs)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
+	}
+	p.bal = bal
+	return p, nil
+}
+
+// Name returns the pool's name.
+func (p *Pool) Name() string { return p.cfg.Name }
+
+// Config returns the pool's configuration.
+func (p *Pool) Config() config.Pool { return p.cfg }
+
+// Backends returns the backends in configuration order.
+func (p *Pool) Backends() []*Backend { return p.backends }
+
+// Backend returns the backend with address addr, or nil.
+func (p *Pool) Backend(addr string) *Backend {
+	for _, b := range p.backends {
+		if b.Address() == addr {
+			return b
+		}
+	}
+	return nil
+}
+
+// dial picks a backend and connects to it. A backend that refuses or does
+// not answer within connect_timeout is excluded and the next one tried, so
+// a client sees a connect failure only when no backend can take it. On
+// success the backend's active count includes the new connection: the
+// caller calls release when it ends.
+func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, error) {
+	var ex balance.Exclude
+	var lastErr error
+	for {
+		bb := p.bal.Pick(key, ex)
+		if bb == nil {
+			if lastErr != nil {
+				return nil, nil, fmt.Errorf("%w: %w", ErrNoBackend, lastErr)
+			}
+			return nil, nil, ErrNoBackend
+		}
+		if !ex.Add(bb) {
+			return nil, nil, fmt.Errorf("%w: %w", ErrNoBackend, lastErr)
+		}
+		if !bb.TryInc() {
+			continue // filled up between Pick and now
+		}
+		b := p.byBal[bb]
+		start := time.Now()
+		c, err := p.dialer.DialContext(ctx, "tcp", bb.Address())
+		if err == nil {
+			bb.ObserveLatency(time.Since(start))
+			b.total.Add(1)
+			return b, c, nil
+		}
+		bb.Dec()
+		b.failures.Add(1)
+		lastErr = err
+		p.log.Debug("backend connect failed", "backend", bb.Address(), "err", err)
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// release ends one connection counted by dial.
+func (b *Backend) release() { b.Dec() }
+
+// SetState changes a backend's administrative state (lbctl drain, enable,
+// disable). Draining keeps the backend's connections for at most the pool's
+// drain_timeout, then closes those still open; disable closes none at once.
+func (p *Pool) SetState(addr string, s balance.State) error {
+	b := p.Backend(addr)
+	if b == nil {
+		return fmt.Errorf("proxy: pool %s has no backend %s", p.cfg.Name, addr)
+	}
+	if err := b.Backend.SetState(s); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drain != nil {
+		b.drain.Stop()
+		b.drain = nil
+	}
+	if s == balance.StateDraining {
+		b.drain = time.AfterFunc(p.cfg.DrainTimeout.D(), b.cutAll)
+	}
+	return nil
+}
+
+// cutAll closes every connection still open to the backend.
+func (b *Backend) cutAll() {
+	b.mu.Lock()
+	list := make([]closer, 0, len(b.conns))
+	for c := range b.conns {
+		list = append(list, c)
+	}
+	b.mu.Unlock()
+	if len(list) > 0 {
+		b.pool.log.Info("drain timeout: closing connections", "backend", b.Address(), "connections", len(list))
+	}
+	for _, c := range list {
+		c.close()
+	}
+}
+
+// BackendStats are a backend's counters.
+type BackendStats struct {
+	Total, Failures, BytesIn, BytesOut uint64
+}
+
+// Stats returns the backend's counters.
+func (b *Backend) Stats() BackendStats {
+	return BackendStats{Total: b.total.Load(), Failures: b.failures.Load(), BytesIn: b.bytesIn.Load(), BytesOut: b.bytesOut.Load()}
+}

@@ -1,0 +1,324 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lbd/config"
+	"lbd/proxy/balance"
+)
+
+// chunk is how much one splice call may move before the copy loop pushes
+// the idle deadlines forward. A transfer slower than chunk per idle_timeout
+// counts as idle.
+const chunk = 512 << 10
+
+// TCPFrontend is a mode = "tcp" frontend: every accepted connection is
+// spliced, byte for byte, to a backend of the frontend's pool.
+type TCPFrontend struct {
+	name string
+	ln   *net.TCPListener
+	cfg  atomic.Pointer[config.Frontend]
+	pool atomic.Pointer[Pool]
+	log  *slog.Logger
+
+	freed chan struct{} // signalled when a connection ends
+
+	active  atomic.Int64
+	total   atomic.Uint64
+	full    atomic.Uint64 // times accepting paused at max_connections
+	noBack  atomic.Uint64 // clients closed because no backend could take them
+	stopped chan struct{}
+
+	mu       sync.Mutex // guards sessions and closing
+	sessions map[*tcpSession]struct{}
+	closing  bool
+	wg       sync.WaitGroup // accept loop and sessions
+}
+
+// ListenTCP binds the frontend's address (with IP_FREEBIND) and returns the
+// frontend, ready to Serve.
+func ListenTCP(cfg config.Frontend, pool *Pool, log *slog.Logger) (*TCPFrontend, error) {
+	ln, err := listenTCP(context.Background(), cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: frontend %s: listening on %s: %w", cfg.Name, cfg.Bind, err)
+	}
+	f := &TCPFrontend{
+		name: cfg.Name, ln: ln, log: log.With("frontend", cfg.Name),
+		sessions: make(map[*tcpSession]struct{}),
+		freed:    make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+	f.cfg.Store(&cfg)
+	f.pool.Store(pool)
+	return f, nil
+}
+
+// Update applies a reloaded configuration of the same bind address and
+// mode, and the pool new connections go to; open connections keep theirs.
+func (f *TCPFrontend) Update(cfg config.Frontend, p *Pool) {
+	f.cfg.Store(&cfg)
+	f.pool.Store(p)
+	f.wake()
+}
+
+func (f *TCPFrontend) wake() {
+	select {
+	case f.freed <- struct{}{}:
+	default:
+	}
+}
+
+// Addr returns the bound address.
+func (f *TCPFrontend) Addr() net.Addr { return f.ln.Addr() }
+
+// Pool returns the pool new connections go to.
+func (f *TCPFrontend) Pool() *Pool { return f.pool.Load() }
+
+// Start runs the accept loop in a goroutine owned by f until Close.
+func (f *TCPFrontend) Start() {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.serve()
+	}()
+}
+
+func (f *TCPFrontend) serve() {
+	var delay time.Duration
+	for {
+		if !f.waitRoom() {
+			return
+		}
+		c, err := f.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: back off as net/http does, never spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			f.log.Error("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-f.stopped:
+				return
+			}
+			continue
+		}
+		delay = 0
+		f.total.Add(1)
+		f.active.Add(1)
+		s := &tcpSession{f: f, client: c}
+		if !f.add(s) {
+			c.Close()
+			f.done(s)
+			return
+		}
+		go s.run()
+	}
+}
+
+// waitRoom blocks while the frontend is at max_connections: new clients
+// wait in the kernel's accept queue meanwhile. It reports false on Close.
+func (f *TCPFrontend) waitRoom() bool {
+	paused := false
+	for {
+		max := int64(f.cfg.Load().MaxConnections)
+		if max <= 0 || f.active.Load() < max {
+			return true
+		}
+		if !paused {
+			paused = true
+			f.full.Add(1)
+			f.log.Warn("max_connections reached, accepting paused", "max_connections", max)
+		}
+		select {
+		case <-f.freed:
+		case <-f.stopped:
+			return false
+		}
+	}
+}
+
+func (f *TCPFrontend) add(s *tcpSession) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.sessions[s] = struct{}{}
+	f.wg.Add(1)
+	return true
+}
+
+// done is called once per accepted connection when it ends.
+func (f *TCPFrontend) done(s *tcpSession) {
+	f.mu.Lock()
+	_, ok := f.sessions[s]
+	delete(f.sessions, s)
+	f.mu.Unlock()
+	f.active.Add(-1)
+	f.wake()
+	if ok {
+		f.wg.Done()
+	}
+}
+
+// Close stops accepting, lets open connections finish until ctx is done,
+// then cuts the rest, and waits for every goroutine of the frontend.
+func (f *TCPFrontend) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closing = true
+	f.mu.Unlock()
+	close(f.stopped)
+	err := f.ln.Close()
+	idle := make(chan struct{})
+	go func() { f.wg.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		f.mu.Lock()
+		for s := range f.sessions {
+			s.close()
+		}
+		f.mu.Unlock()
+		<-idle
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("proxy: frontend %s: %w", f.name, err)
+	}
+	return nil
+}
+
+// FrontendStats are a frontend's counters.
+type FrontendStats struct {
+	Active                 int64
+	Total, Full, NoBackend uint64
+}
+
+// Stats returns the frontend's counters.
+func (f *TCPFrontend) Stats() FrontendStats {
+	return FrontendStats{Active: f.active.Load(), Total: f.total.Load(), Full: f.full.Load(), NoBackend: f.noBack.Load()}
+}
+
+// tcpSession is one proxied connection.
+type tcpSession struct {
+	f       *TCPFrontend
+	client  *net.TCPConn
+	backend *net.TCPConn
+	b       *Backend
+	once    sync.Once
+}
+
+func (s *tcpSession) close() {
+	s.once.Do(func() {
+		s.client.Close()
+		if s.backend != nil {
+			s.backend.Close()
+		}
+	})
+}
+
+func (s *tcpSession) run() {
+	defer s.f.done(s)
+	defer s.close()
+	f := s.f
+	pool := f.pool.Load()
+	cfg := pool.Config()
+	src := addrPort(s.client.RemoteAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout.D()*time.Duration(max(1, len(pool.backends))))
+	fc := f.cfg.Load()
+	b, conn, err := pool.dial(ctx, balance.HashAddr(src.Addr()))
+	cancel()
+	if err != nil {
+		f.noBack.Add(1)
+		f.log.Warn("no backend for client", "client", src, "pool", cfg.Name, "err", err)
+		return
+	}
+	defer b.release()
+	s.b = b
+	s.backend = conn.(*net.TCPConn)
+	b.track(s)
+	defer b.untrack(s)
+
+	if fc.ProxyProtocol != "" {
+		hdr, err := appendProxyHeader(nil, fc.ProxyProtocol, src, addrPort(s.client.LocalAddr()))
+		if err == nil {
+			s.backend.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout.D()))
+			_, err = s.backend.Write(hdr)
+		}
+		if err != nil {
+			f.log.Warn("sending PROXY header failed", "backend", b.Address(), "err", err)
+			return
+		}
+	}
+	s.pipe(fc.IdleTimeout.D())
+}
+
+// pipe copies both directions until both are closed, an error, or idle.
+// Each direction half-closes its destination when its source says EOF, so
+// protocols that shut down one way (rsync, HTTP/1.0 clients) keep working.
+func (s *tcpSession) pipe(idle time.Duration) {
+	s.touch(idle)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.copyHalf(s.backend, s.client, &s.b.bytesIn, idle); err != nil {
+			s.close()
+		}
+	})
+	if err := s.copyHalf(s.client, s.backend, &s.b.bytesOut, idle); err != nil {
+		s.close()
+	}
+	wg.Wait()
+}
+
+// touch pushes both connections' deadlines idle into the future.
+func (s *tcpSession) touch(idle time.Duration) {
+	if idle <= 0 {
+		return
+	}
+	dl := time.Now().Add(idle)
+	s.client.SetDeadline(dl)
+	s.backend.SetDeadline(dl)
+}
+
+// copyHalf moves src to dst with splice(2) (io.Copy's zero-copy path between
+// two *net.TCPConn), chunk by chunk so the idle deadline moves with the
+// traffic, and half-closes dst at src's EOF.
+func (s *tcpSession) copyHalf(dst, src *net.TCPConn, counter *atomic.Uint64, idle time.Duration) error {
+	lr := io.LimitedReader{R: src}
+	for {
+		lr.N = chunk
+		n, err := dst.ReadFrom(&lr)
+		counter.Add(uint64(n))
+		if err != nil {
+			return err
+		}
+		if lr.N > 0 { // less than a chunk and no error: src said EOF
+			return dst.CloseWrite()
+		}
+		s.touch(idle)
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// Config returns the frontend's current configuration.
+func (f *TCPFrontend) Config() config.Frontend { return *f.cfg.Load() }
