@@ -13,7 +13,6 @@ import (
 
 var (
 	v6a  = netip.MustParseAddr("2001:db8::11")
-	v6b  = netip.MustParseAddr("2001:db8::12")
 	v6ll = netip.MustParseAddr("fe80::1")
 	v6v  = netip.MustParseAddr("2001:db8::100")
 )

@@ -13,7 +13,7 @@ import (
 // and §6.4.3 in Master. Adverts change nothing in Init and Fault.
 func (m *Machine) HandleAdvert(now time.Time, src netip.Addr, adv *Advert) []Action {
 	m.acts = m.acts[:0]
-	if m.state == StateInit {
+	if m.state == StateInit || adv == nil {
 		return m.acts
 	}
 	src = src.Unmap()
