@@ -18,6 +18,11 @@ const (
 	CmdStatus  = "status"
 	CmdReload  = "reload"
 	CmdVersion = "version"
+	CmdDemote  = "demote"  // [INSTANCE]: hand mastership over, stay backup
+	CmdPromote = "promote" // [INSTANCE]: end a demote
+	CmdDrain   = "drain"   // POOL BACKEND: no new connections, finish open ones
+	CmdEnable  = "enable"  // POOL BACKEND: back in rotation
+	CmdDisable = "disable" // POOL BACKEND: out of rotation
 )
 
 // Request is one command sent to lbd.

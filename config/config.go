@@ -3,7 +3,8 @@
 //
 // Load returns either a fully defaulted, validated *Config or an *Errors
 // value that lists every problem of the file at once, each naming the file,
-// the line and the key, as `lbd.toml:42: unknown key "pool.helth"`.
+// the line and the key path, as `lbd.toml:42: unknown key "pool[0].helth"`.
+// Defaults live in one place, defaults.toml (see DefaultsTOML).
 package config
 
 import (

@@ -23,11 +23,14 @@ type decoder struct {
 	errs    *errList
 	defined map[string]bool                // every key path written in the file
 	bad     map[string]bool                // key paths whose value could not be decoded
+	raw     map[string]string              // durations as written, for messages
+	defRaw  map[string]string              // durations as defaults.toml writes them, by stripIndexes path
 	tmpl    map[reflect.Type]reflect.Value // defaults for new array elements
 }
 
 func newDecoder(errs *errList, tmpl map[reflect.Type]reflect.Value) *decoder {
-	return &decoder{errs: errs, defined: map[string]bool{}, bad: map[string]bool{}, tmpl: tmpl}
+	return &decoder{errs: errs, defined: map[string]bool{}, bad: map[string]bool{},
+		raw: map[string]string{}, tmpl: tmpl}
 }
 
 func (d *decoder) fail(path, format string, args ...any) {
@@ -150,6 +153,7 @@ func (d *decoder) duration(path string, v any, rv reflect.Value) {
 		d.fail(path, "%q is negative", s)
 	default:
 		rv.SetInt(int64(t))
+		d.raw[path] = s
 	}
 }
 

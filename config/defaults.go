@@ -24,6 +24,7 @@ func DefaultsTOML() []byte {
 type defaults struct {
 	base Config
 	tmpl map[reflect.Type]reflect.Value
+	raw  map[string]string // durations as written, by path without indexes
 }
 
 var loadDefaults = sync.OnceValues(func() (*defaults, error) {
@@ -33,7 +34,8 @@ var loadDefaults = sync.OnceValues(func() (*defaults, error) {
 	}
 	errs := &errList{file: "defaults.toml", lines: scanLines(string(defaultsTOML))}
 	var c Config
-	newDecoder(errs, nil).table("", m, reflect.ValueOf(&c).Elem())
+	dec := newDecoder(errs, nil)
+	dec.table("", m, reflect.ValueOf(&c).Elem())
 	if err := errs.err(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -47,7 +49,11 @@ var loadDefaults = sync.OnceValues(func() (*defaults, error) {
 	fe.Routes = nil
 	pool, backend := c.Pools[0], c.Pools[0].Backends[0]
 	pool.Backends = nil
-	d := &defaults{base: Config{Node: c.Node, Admin: c.Admin, Cluster: c.Cluster}, tmpl: map[reflect.Type]reflect.Value{}}
+	d := &defaults{base: Config{Node: c.Node, Admin: c.Admin, Cluster: c.Cluster},
+		tmpl: map[reflect.Type]reflect.Value{}, raw: map[string]string{}}
+	for k, s := range dec.raw {
+		d.raw[stripIndexes(k)] = s
+	}
 	for _, v := range []any{vrrp, track, fe, pool, backend} {
 		d.tmpl[reflect.TypeOf(v)] = reflect.ValueOf(v)
 	}

@@ -67,6 +67,7 @@ func parse(name string, data []byte) (*Config, *errList) {
 	errs.lines = scanLines(string(data))
 	c := def.base
 	d := newDecoder(errs, def.tmpl)
+	d.defRaw = def.raw
 	d.table("", m, reflect.ValueOf(&c).Elem())
 	if c.Node.Name == "" && !d.bad["node.name"] {
 		if h, err := os.Hostname(); err == nil {

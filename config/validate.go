@@ -169,8 +169,20 @@ func (v *validator) enum(key, s string, allowed ...string) {
 
 func (v *validator) positive(key string, d Duration) {
 	if !v.d.bad[key] && d <= 0 {
-		v.e.add(key, "%q is not positive", d)
+		v.e.add(key, "%q is not positive", v.spell(key, d))
 	}
+}
+
+// spell returns a duration as the file writes it ("300s"), or as Go
+// formats it when it is a default.
+func (v *validator) spell(key string, d Duration) string {
+	if s, ok := v.d.raw[key]; ok {
+		return s
+	}
+	if s, ok := v.d.defRaw[stripIndexes(key)]; ok {
+		return s
+	}
+	return d.String()
 }
 
 // onlyWith reports keys that are set but unused in this configuration,

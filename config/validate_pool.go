@@ -87,9 +87,11 @@ func (v *validator) outlier(p string, o *Outlier) {
 	v.intRange(p+".consecutive_errors", o.ConsecutiveErrors, 0, math.MaxInt)
 	v.positive(p+".ejection_time", o.EjectionTime)
 	if o.MaxEjectionTime < o.EjectionTime && !v.d.bad[p+".ejection_time"] && !v.d.bad[p+".max_ejection_time"] {
-		key, msg := p+".ejection_time", fmt.Sprintf("%q is longer than max_ejection_time %q", o.EjectionTime, o.MaxEjectionTime)
+		et := v.spell(p+".ejection_time", o.EjectionTime)
+		mt := v.spell(p+".max_ejection_time", o.MaxEjectionTime)
+		key, msg := p+".ejection_time", fmt.Sprintf("%q is longer than max_ejection_time %q", et, mt)
 		if v.d.defined[p+".max_ejection_time"] {
-			key, msg = p+".max_ejection_time", fmt.Sprintf("%q is shorter than ejection_time %q", o.MaxEjectionTime, o.EjectionTime)
+			key, msg = p+".max_ejection_time", fmt.Sprintf("%q is shorter than ejection_time %q", mt, et)
 		}
 		v.e.add(key, "%s", msg)
 	}

@@ -52,11 +52,11 @@ func (v *validator) advert(p string, r *VRRP) {
 	d := r.AdvertInterval.D()
 	switch {
 	case r.Version == 3 && d%(10*time.Millisecond) != 0:
-		v.e.add(key, "%q is not a multiple of 10ms (VRRPv3 counts in centiseconds)", r.AdvertInterval)
+		v.e.add(key, "%q is not a multiple of 10ms (VRRPv3 counts in centiseconds)", v.spell(key, r.AdvertInterval))
 	case r.Version == 3 && (d < 10*time.Millisecond || d > 40950*time.Millisecond):
-		v.e.add(key, "%q is out of range 10ms..40.95s for VRRPv3", r.AdvertInterval)
+		v.e.add(key, "%q is out of range 10ms..40.95s for VRRPv3", v.spell(key, r.AdvertInterval))
 	case r.Version == 2 && (d%time.Second != 0 || d < time.Second || d > 255*time.Second):
-		v.e.add(key, "%q is not a whole number of seconds in 1s..255s, as VRRPv2 needs", r.AdvertInterval)
+		v.e.add(key, "%q is not a whole number of seconds in 1s..255s, as VRRPv2 needs", v.spell(key, r.AdvertInterval))
 	}
 }
 

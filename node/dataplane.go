@@ -12,6 +12,7 @@ import (
 	"lbd/admin"
 	"lbd/config"
 	"lbd/proxy"
+	"lbd/proxy/balance"
 )
 
 // frontendGrace is how long a frontend removed by a reload lets its open
@@ -22,7 +23,7 @@ const frontendGrace = 30 * time.Second
 type frontend interface {
 	Start()
 	Close(ctx context.Context) error
-	Update(cfg config.Frontend, p *proxy.Pool)
+	Update(cfg config.Frontend, pools proxy.Pools)
 	Config() config.Frontend
 	Stats() proxy.FrontendStats
 }
@@ -33,7 +34,8 @@ var (
 )
 
 // listen binds a new frontend of fc's mode.
-func (d *dataPlane) listen(fc config.Frontend, pool *proxy.Pool) (frontend, error) {
+func (d *dataPlane) listen(fc config.Frontend, pools proxy.Pools) (frontend, error) {
+	pool := pools[fc.DefaultPool]
 	switch fc.Mode {
 	case "tcp":
 		return proxy.ListenTCP(fc, pool, d.log)
@@ -48,7 +50,7 @@ type dataPlane struct {
 	log *slog.Logger
 
 	mu        sync.Mutex // guards the maps
-	pools     map[string]*proxy.Pool
+	pools     proxy.Pools
 	frontends map[string]frontend
 
 	retiring sync.WaitGroup // frontends removed by a reload, finishing
@@ -57,7 +59,7 @@ type dataPlane struct {
 }
 
 func newDataPlane(log *slog.Logger) *dataPlane {
-	return &dataPlane{log: log, affinity: proxy.NewLocalAffinity(), pools: map[string]*proxy.Pool{}, frontends: map[string]frontend{}}
+	return &dataPlane{log: log, affinity: proxy.NewLocalAffinity(), pools: proxy.Pools{}, frontends: map[string]frontend{}}
 }
 
 // supported reports a frontend mode this build cannot serve yet.
@@ -78,7 +80,7 @@ func supported(cfg *config.Config) error {
 func (d *dataPlane) apply(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pools := make(map[string]*proxy.Pool, len(cfg.Pools))
+	pools := make(proxy.Pools, len(cfg.Pools))
 	for _, pc := range cfg.Pools {
 		prev := d.pools[pc.Name]
 		if prev != nil && reflect.DeepEqual(prev.Config(), pc) {
@@ -95,12 +97,11 @@ func (d *dataPlane) apply(cfg *config.Config) error {
 	frontends := make(map[string]frontend, len(cfg.Frontends))
 	var started []frontend
 	for _, fc := range cfg.Frontends {
-		pool := pools[fc.DefaultPool]
 		if prev := d.frontends[fc.Name]; prev != nil && prev.Config().Bind == fc.Bind && prev.Config().Mode == fc.Mode {
 			frontends[fc.Name] = prev
 			continue
 		}
-		f, err := d.listen(fc, pool)
+		f, err := d.listen(fc, pools)
 		if err != nil {
 			for _, s := range started {
 				s.Close(context.Background())
@@ -113,7 +114,7 @@ func (d *dataPlane) apply(cfg *config.Config) error {
 	// Nothing can fail from here on.
 	for _, fc := range cfg.Frontends {
 		f := frontends[fc.Name]
-		f.Update(fc, pools[fc.DefaultPool])
+		f.Update(fc, pools)
 	}
 	for name, f := range d.frontends {
 		if frontends[name] == f {
@@ -180,4 +181,33 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 		}
 		st.Pools = append(st.Pools, ps)
 	}
+}
+
+// poolServing reports whether the pool has a backend that takes traffic:
+// what a [[vrrp.track]] pool checks.
+func (d *dataPlane) poolServing(name string) bool {
+	d.mu.Lock()
+	p := d.pools[name]
+	d.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	for _, b := range p.Backends() {
+		if b.Usable() {
+			return true
+		}
+	}
+	return false
+}
+
+// setBackendState applies lbctl drain, enable or disable.
+func (d *dataPlane) setBackendState(pool, addr, cmd string) error {
+	d.mu.Lock()
+	p := d.pools[pool]
+	d.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("no pool named %q", pool)
+	}
+	s := map[string]balance.State{admin.CmdDrain: balance.StateDraining, admin.CmdEnable: balance.StateUp, admin.CmdDisable: balance.StateDisabled}[cmd]
+	return p.SetState(addr, s)
 }

@@ -20,6 +20,36 @@ func (n *Node) handle(_ context.Context, req admin.Request) admin.Response {
 			return admin.ErrorResponse(ErrReloadRefused, detailLines(err)...)
 		}
 		return admin.OKResponse(n.Status())
+	case admin.CmdDemote, admin.CmdPromote:
+		if len(req.Args) > 1 {
+			return admin.ErrorResponse(fmt.Errorf("%s takes at most one instance name", req.Cmd))
+		}
+		name := ""
+		if len(req.Args) == 1 {
+			name = req.Args[0]
+		}
+		err := n.vr.each(name, func(v *vrrpInstance) {
+			if req.Cmd == admin.CmdDemote {
+				n.log.Info("demoted by lbctl", "instance", v.cfg.Name)
+				v.in.Demote()
+			} else {
+				n.log.Info("promoted by lbctl", "instance", v.cfg.Name)
+				v.in.Promote()
+			}
+		})
+		if err != nil {
+			return admin.ErrorResponse(err)
+		}
+		return admin.OKResponse(n.Status())
+	case admin.CmdDrain, admin.CmdEnable, admin.CmdDisable:
+		if len(req.Args) != 2 {
+			return admin.ErrorResponse(fmt.Errorf("%s takes a pool and a backend address", req.Cmd))
+		}
+		if err := n.dp.setBackendState(req.Args[0], req.Args[1], req.Cmd); err != nil {
+			return admin.ErrorResponse(err)
+		}
+		n.log.Info("backend state changed by lbctl", "pool", req.Args[0], "backend", req.Args[1], "command", req.Cmd)
+		return admin.OKResponse(n.Status())
 	case admin.CmdVersion:
 		return admin.OKResponse(admin.VersionInfo{Version: n.opts.Version, Protocol: admin.Version, Go: runtime.Version()})
 	default:
@@ -52,17 +82,7 @@ func (n *Node) Status() admin.Status {
 		Frontends:    []admin.Frontend{},
 		Pools:        []admin.Pool{},
 	}
-	for _, v := range cfg.VRRP {
-		vips := make([]string, len(v.VIPs))
-		for i, p := range v.VIPs {
-			vips[i] = p.String()
-		}
-		st.Instances = append(st.Instances, admin.Instance{
-			Name: v.Name, Interface: v.Interface, VRID: v.VRID, Version: v.Version,
-			State: "INIT", Priority: v.Priority, EffectivePriority: v.Priority,
-			Since: loadedAt, VIPs: vips,
-		})
-	}
+	n.vr.status(cfg, &st)
 	n.dp.status(cfg, &st)
 	return st
 }

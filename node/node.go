@@ -49,6 +49,7 @@ type Node struct {
 	admin *admin.Server
 	http  *httpListener
 	dp    *dataPlane
+	vr    *vrrpSet
 }
 
 // Run loads the configuration, starts every part and serves until ctx is
@@ -70,6 +71,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	n := &Node{opts: opts, log: opts.Logger.With("component", "node"), started: time.Now(), cfg: cfg, loadedAt: time.Now()}
 	n.dp = newDataPlane(opts.Logger.With("component", "proxy"))
+	n.vr = newVRRPSet(n.dp, opts.Logger.With("component", "vrrp"))
 	return n.run(ctx)
 }
 
@@ -99,6 +101,10 @@ func (n *Node) run(ctx context.Context) error {
 		n.stop()
 		return err
 	}
+	if err := n.vr.apply(cfg); err != nil {
+		n.stop()
+		return err
+	}
 	n.log.Info("lbd started", "node", cfg.Node.Name, "config", cfg.Path, "pid", os.Getpid(),
 		"vrrp_instances", len(cfg.VRRP), "frontends", len(cfg.Frontends), "pools", len(cfg.Pools))
 
@@ -118,6 +124,9 @@ func (n *Node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.opts.StopTimeout)
 	defer cancel()
 	var errs []error
+	// VRRP first: masters hand the VIPs over (priority 0) while the proxy
+	// still serves what reaches it, then the proxy finishes.
+	n.vr.stop()
 	errs = append(errs, n.dp.stop(ctx))
 	if n.http != nil {
 		errs = append(errs, n.http.stop(ctx))

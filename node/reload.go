@@ -61,5 +61,13 @@ func restartOnly(old, next *config.Config) error {
 // apply moves the running parts from old to next; parts whose section did
 // not change keep running untouched. On error nothing was changed.
 func (n *Node) apply(old, next *config.Config) error {
-	return n.dp.apply(next)
+	if err := n.dp.apply(next); err != nil {
+		return err
+	}
+	// VRRP instances that fail to start are logged and reported; the
+	// others run the new configuration.
+	if err := n.vr.apply(next); err != nil {
+		n.log.Error("VRRP instances failed to start after reload", "err", err)
+	}
+	return nil
 }

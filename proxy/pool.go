@@ -30,24 +30,15 @@ type Backend struct {
 	bytesOut atomic.Uint64 // backend → client
 
 	mu    sync.Mutex // guards conns and drain
-	conns map[closer]struct{}
+	conns map[Closer]struct{}
 	drain *time.Timer
 }
 
-// closer is an open session that draining may have to cut.
-type closer interface{ close() }
+// Closer is an open connection that draining may have to cut.
+type Closer interface{ Close() error }
 
-func (b *Backend) track(c closer) {
-	b.mu.Lock()
-	b.conns[c] = struct{}{}
-	b.mu.Unlock()
-}
-
-func (b *Backend) untrack(c closer) {
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.mu.Unlock()
-}
+// Pools are the pools of the running configuration, by name.
+type Pools map[string]*Pool
 
 // Pool is one [[pool]]: backends, the algorithm that picks among them and
 // the timeouts that govern connections to them.
@@ -87,7 +78,7 @@ func NewPool(cfg config.Pool, prev *Pool, log *slog.Logger) (*Pool, error) {
 			if err != nil {
 				return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
 			}
-			b = &Backend{Backend: bb, conns: make(map[closer]struct{})}
+			b = &Backend{Backend: bb, conns: make(map[Closer]struct{})}
 		}
 		b.pool = p
 		p.backends = append(p.backends, b)
@@ -121,48 +112,87 @@ func (p *Pool) Backend(addr string) *Backend {
 	return nil
 }
 
+// Pick returns a usable backend with room for one more connection or
+// request, not in ex, and counts it as active: the caller calls Release
+// when the connection or request ends. It returns nil when there is none.
+func (p *Pool) Pick(key balance.Key, ex *balance.Exclude) *Backend {
+	for {
+		bb := p.bal.Pick(key, *ex)
+		if bb == nil || !ex.Add(bb) {
+			return nil
+		}
+		if bb.TryInc() {
+			return p.byBal[bb]
+		}
+		// It filled up between Pick and TryInc: try another.
+	}
+}
+
+// Release ends one connection or request counted by Pick.
+func (b *Backend) Release() { b.Dec() }
+
+// CountConnect records a new connection or request to the backend and how
+// long connecting (or the first byte) took, for least_time.
+func (b *Backend) CountConnect(took time.Duration) {
+	b.ObserveLatency(took)
+	b.total.Add(1)
+}
+
+// CountFailure records a failed connect or request.
+func (b *Backend) CountFailure() { b.failures.Add(1) }
+
+// CountBytes adds traffic: in is client → backend, out backend → client.
+func (b *Backend) CountBytes(in, out uint64) {
+	b.bytesIn.Add(in)
+	b.bytesOut.Add(out)
+}
+
+// Track registers an open connection that draining may have to cut when
+// drain_timeout passes; Untrack removes it.
+func (b *Backend) Track(c Closer) {
+	b.mu.Lock()
+	b.conns[c] = struct{}{}
+	b.mu.Unlock()
+}
+
+// Untrack removes a connection registered with Track.
+func (b *Backend) Untrack(c Closer) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
 // dial picks a backend and connects to it. A backend that refuses or does
 // not answer within connect_timeout is excluded and the next one tried, so
 // a client sees a connect failure only when no backend can take it. On
 // success the backend's active count includes the new connection: the
-// caller calls release when it ends.
+// caller calls Release when it ends.
 func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, error) {
 	var ex balance.Exclude
 	var lastErr error
 	for {
-		bb := p.bal.Pick(key, ex)
-		if bb == nil {
+		b := p.Pick(key, &ex)
+		if b == nil {
 			if lastErr != nil {
 				return nil, nil, fmt.Errorf("%w: %w", ErrNoBackend, lastErr)
 			}
 			return nil, nil, ErrNoBackend
 		}
-		if !ex.Add(bb) {
-			return nil, nil, fmt.Errorf("%w: %w", ErrNoBackend, lastErr)
-		}
-		if !bb.TryInc() {
-			continue // filled up between Pick and now
-		}
-		b := p.byBal[bb]
 		start := time.Now()
-		c, err := p.dialer.DialContext(ctx, "tcp", bb.Address())
+		c, err := p.dialer.DialContext(ctx, "tcp", b.Address())
 		if err == nil {
-			bb.ObserveLatency(time.Since(start))
-			b.total.Add(1)
+			b.CountConnect(time.Since(start))
 			return b, c, nil
 		}
-		bb.Dec()
-		b.failures.Add(1)
+		b.Release()
+		b.CountFailure()
 		lastErr = err
-		p.log.Debug("backend connect failed", "backend", bb.Address(), "err", err)
+		p.log.Debug("backend connect failed", "backend", b.Address(), "err", err)
 		if ctx.Err() != nil {
 			return nil, nil, err
 		}
 	}
 }
-
-// release ends one connection counted by dial.
-func (b *Backend) release() { b.Dec() }
 
 // SetState changes a backend's administrative state (lbctl drain, enable,
 // disable). Draining keeps the backend's connections for at most the pool's
@@ -190,7 +220,7 @@ func (p *Pool) SetState(addr string, s balance.State) error {
 // cutAll closes every connection still open to the backend.
 func (b *Backend) cutAll() {
 	b.mu.Lock()
-	list := make([]closer, 0, len(b.conns))
+	list := make([]Closer, 0, len(b.conns))
 	for c := range b.conns {
 		list = append(list, c)
 	}
@@ -199,7 +229,7 @@ func (b *Backend) cutAll() {
 		b.pool.log.Info("drain timeout: closing connections", "backend", b.Address(), "connections", len(list))
 	}
 	for _, c := range list {
-		c.close()
+		c.Close()
 	}
 }
 

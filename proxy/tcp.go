@@ -64,9 +64,9 @@ func ListenTCP(cfg config.Frontend, pool *Pool, log *slog.Logger) (*TCPFrontend,
 
 // Update applies a reloaded configuration of the same bind address and
 // mode, and the pool new connections go to; open connections keep theirs.
-func (f *TCPFrontend) Update(cfg config.Frontend, p *Pool) {
+func (f *TCPFrontend) Update(cfg config.Frontend, pools Pools) {
 	f.cfg.Store(&cfg)
-	f.pool.Store(p)
+	f.pool.Store(pools[cfg.DefaultPool])
 	f.wake()
 }
 
@@ -191,7 +191,7 @@ func (f *TCPFrontend) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		f.mu.Lock()
 		for s := range f.sessions {
-			s.close()
+			s.Close()
 		}
 		f.mu.Unlock()
 		<-idle
@@ -222,18 +222,20 @@ type tcpSession struct {
 	once    sync.Once
 }
 
-func (s *tcpSession) close() {
+// Close cuts both sides of the session.
+func (s *tcpSession) Close() error {
 	s.once.Do(func() {
 		s.client.Close()
 		if s.backend != nil {
 			s.backend.Close()
 		}
 	})
+	return nil
 }
 
 func (s *tcpSession) run() {
 	defer s.f.done(s)
-	defer s.close()
+	defer s.Close()
 	f := s.f
 	pool := f.pool.Load()
 	cfg := pool.Config()
@@ -247,11 +249,11 @@ func (s *tcpSession) run() {
 		f.log.Warn("no backend for client", "client", src, "pool", cfg.Name, "err", err)
 		return
 	}
-	defer b.release()
+	defer b.Release()
 	s.b = b
 	s.backend = conn.(*net.TCPConn)
-	b.track(s)
-	defer b.untrack(s)
+	b.Track(s)
+	defer b.Untrack(s)
 
 	if fc.ProxyProtocol != "" {
 		hdr, err := appendProxyHeader(nil, fc.ProxyProtocol, src, addrPort(s.client.LocalAddr()))
@@ -275,11 +277,11 @@ func (s *tcpSession) pipe(idle time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := s.copyHalf(s.backend, s.client, &s.b.bytesIn, idle); err != nil {
-			s.close()
+			s.Close()
 		}
 	})
 	if err := s.copyHalf(s.client, s.backend, &s.b.bytesOut, idle); err != nil {
-		s.close()
+		s.Close()
 	}
 	wg.Wait()
 }

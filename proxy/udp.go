@@ -79,9 +79,9 @@ func (f *UDPFrontend) Config() config.Frontend { return *f.cfg.Load() }
 func (f *UDPFrontend) Pool() *Pool { return f.pool.Load() }
 
 // Update applies a reloaded configuration of the same bind address.
-func (f *UDPFrontend) Update(cfg config.Frontend, p *Pool) {
+func (f *UDPFrontend) Update(cfg config.Frontend, pools Pools) {
 	f.cfg.Store(&cfg)
-	f.pool.Store(p)
+	f.pool.Store(pools[cfg.DefaultPool])
 }
 
 func (f *UDPFrontend) idle() time.Duration {
@@ -137,11 +137,12 @@ func (f *UDPFrontend) flow(client netip.AddrPort) *udpFlow {
 	key := client.String()
 	b := f.sticky(pool, key)
 	if b == nil {
-		bb := pool.bal.Pick(balance.HashAddr(client.Addr()), balance.Exclude{})
-		if bb == nil {
+		var ex balance.Exclude
+		b = pool.Pick(balance.HashAddr(client.Addr()), &ex)
+		if b == nil {
 			return nil
 		}
-		b = pool.byBal[bb]
+		b.Release() // counted below, once the flow exists
 	}
 	c, err := net.Dial("udp", b.Address())
 	if err != nil {

@@ -23,6 +23,11 @@ type command struct {
 var commands = []command{
 	{"status", "", "show VRRP instances, frontends, pools and backends", (*cli).status},
 	{"reload", "", "reload the configuration file; prints why when lbd refuses it", (*cli).reload},
+	{"demote", "[INSTANCE]", "hand mastership to a peer (make-before-break) and stay backup until promote", (*cli).demote},
+	{"promote", "[INSTANCE]", "end a demote: take part in the election again", (*cli).promote},
+	{"drain", "POOL BACKEND", "no new connections to BACKEND; open ones finish within drain_timeout", (*cli).drain},
+	{"enable", "POOL BACKEND", "put BACKEND back in rotation", (*cli).enable},
+	{"disable", "POOL BACKEND", "take BACKEND out of rotation", (*cli).disable},
 	{"version", "", "print lbctl's and lbd's versions", (*cli).showVersion},
 }
 
@@ -181,5 +186,67 @@ func (c *cli) showVersion(args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.out, "lbd   %s (protocol %d, %s)\n", v.Version, v.Protocol, v.Go)
+	return nil
+}
+
+func (c *cli) demote(args []string) error  { return c.instanceCmd(admin.CmdDemote, args) }
+func (c *cli) promote(args []string) error { return c.instanceCmd(admin.CmdPromote, args) }
+
+// instanceCmd sends demote or promote and prints the instances' states.
+func (c *cli) instanceCmd(cmd string, args []string) error {
+	if len(args) > 1 {
+		return errUsage
+	}
+	resp, err := c.call(cmd, args...)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(resp)
+	}
+	var st admin.Status
+	if err := resp.Decode(&st); err != nil {
+		return err
+	}
+	for _, in := range st.Instances {
+		if len(args) == 1 && in.Name != args[0] {
+			continue
+		}
+		demoted := ""
+		if in.Demoted {
+			demoted = " (demoted)"
+		}
+		fmt.Fprintf(c.out, "%s: %s%s, master %s\n", in.Name, in.State, demoted, dash(in.Master))
+	}
+	return nil
+}
+
+func (c *cli) drain(args []string) error   { return c.backendCmd(admin.CmdDrain, args) }
+func (c *cli) enable(args []string) error  { return c.backendCmd(admin.CmdEnable, args) }
+func (c *cli) disable(args []string) error { return c.backendCmd(admin.CmdDisable, args) }
+
+// backendCmd sends drain, enable or disable and prints the backend's state.
+func (c *cli) backendCmd(cmd string, args []string) error {
+	if len(args) != 2 {
+		return errUsage
+	}
+	resp, err := c.call(cmd, args...)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(resp)
+	}
+	var st admin.Status
+	if err := resp.Decode(&st); err != nil {
+		return err
+	}
+	for _, p := range st.Pools {
+		for _, b := range p.Backends {
+			if p.Name == args[0] && b.Address == args[1] {
+				fmt.Fprintf(c.out, "%s %s: %s, %d active connections\n", p.Name, b.Address, b.State, b.Active)
+			}
+		}
+	}
 	return nil
 }

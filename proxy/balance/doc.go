@@ -24,9 +24,12 @@
 //   - two_choices: the power of two random choices (Mitzenmacher, 2001): two
 //     weighted random candidates, the one with fewer active/weight wins.
 //   - ip_hash: the request's [Key] hashed over the configured weights; a
-//     backend that is down loses only its own keys (nginx ip_hash rehashing).
+//     backend that is down loses only its own keys (nginx ip_hash
+//     rehashing). Without a key, ip_hash and maglev pick at random.
 //   - maglev: Maglev consistent hashing (Eisenbud et al., NSDI 2016) with a
-//     65537-slot weighted lookup table.
+//     65537-slot weighted lookup table, built from the configuration and
+//     then repaired for backends that are down or ramping, so that a
+//     backend going down moves only its own keys.
 //   - resource: least_conn with each weight scaled by the backend agent's
 //     reported percentage; without agent reports it is least_conn.
 //

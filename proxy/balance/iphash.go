@@ -38,6 +38,7 @@ func (h *ipHash) Pick(k Key, ex Exclude) *Backend {
 	if !k.Has {
 		x = rand.Uint64()
 	}
+	key := x
 	if total == 0 {
 		return h.scan(int(x%uint64(max(len(h.backends), 1))), &ex)
 	}
@@ -45,7 +46,7 @@ func (h *ipHash) Pick(k Key, ex Exclude) *Backend {
 	for try := 0; try < ipHashTries; try++ {
 		i = v.sample(x % total)
 		b := v.members[i]
-		if b.room(&ex) && rampAccepts(b, x) {
+		if b.room(&ex) && rampAccepts(b, key) {
 			return b
 		}
 		x = fmix64(x + 0x9e3779b97f4a7c15) // next candidate
@@ -54,7 +55,8 @@ func (h *ipHash) Pick(k Key, ex Exclude) *Backend {
 }
 
 // rampAccepts keeps a fixed share of a slow-starting backend's keys: those
-// whose hash falls below its permille.
+// whose hash falls below its permille. It looks at the key, not at the
+// rehashed candidate, so a key the ramp turned away stays away.
 func rampAccepts(b *Backend, x uint64) bool {
 	p := b.permille.Load()
 	return p >= 1000 || fmix64(x^0x5bd1e9955bd1e995)%1000 < uint64(p)

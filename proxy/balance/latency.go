@@ -45,18 +45,21 @@ func (b *Backend) latencyAt(now int64) float64 {
 }
 
 // decay halves v once per latencyHalfLife in dt, interpolating linearly
-// within a half-life: cheap enough to run for every backend on every pick.
-// Clock steps backwards (dt < 0) decay nothing.
+// within a half-life: cheap enough to run for every backend on every pick
+// (no division within the first half-life). Clock steps backwards (dt < 0)
+// decay nothing.
 func decay(v, dt int64) int64 {
 	if dt <= 0 || v <= 0 {
 		return v
 	}
-	hl := int64(latencyHalfLife)
-	k := dt / hl
-	if k >= 63 {
-		return 0
+	const hl = int64(latencyHalfLife)
+	if dt >= hl {
+		k := dt / hl
+		if k >= 63 {
+			return 0
+		}
+		v >>= k
+		dt -= k * hl
 	}
-	v >>= k
-	frac := float64(dt%hl) / float64(hl)
-	return v - int64(float64(v)*frac/2)
+	return v - int64(float64(v)*float64(dt)*(0.5/float64(hl)))
 }

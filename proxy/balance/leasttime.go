@@ -30,7 +30,7 @@ func (l *leastTime) Pick(_ Key, ex Exclude) *Backend {
 	}
 	now := time.Now().UnixNano()
 	var best *Backend
-	var bestScore float64
+	var bestCost, bestW float64 // the best score is bestCost / bestW
 	start := rand.IntN(n)
 	for i := 0; i < n; i++ {
 		j := start + i
@@ -49,9 +49,9 @@ func (l *leastTime) Pick(_ Key, ex Exclude) *Backend {
 		if ex.n > 0 && ex.Has(b) {
 			continue
 		}
-		score := (b.latencyAt(now) + 1) * float64(max(a, 0)+1) / float64(w)
-		if best == nil || score < bestScore {
-			best, bestScore = b, score
+		cost := (b.latencyAt(now) + 1) * float64(max(a, 0)+1)
+		if best == nil || cost*bestW < bestCost*float64(w) {
+			best, bestCost, bestW = b, cost, float64(w)
 		}
 	}
 	return best

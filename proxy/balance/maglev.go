@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 )
 
 const (
@@ -44,9 +43,9 @@ const (
 type maglev struct {
 	pool
 
-	mu      sync.Mutex // guards base and weights, used by builds only
-	base    []int32    // stage 1 table, indexes into members
-	weights []uint64   // configured weights base was built for
+	// Used by builds only, which pool.mu serialises.
+	base    []int32  // stage 1 table, indexes into members
+	weights []uint64 // configured weight of every backend when base was built
 }
 
 var _ Balancer = (*maglev)(nil)
@@ -87,29 +86,33 @@ func (m *maglev) pickFrom(v *view, k Key, ex Exclude) *Backend {
 func configuredWeight(b *Backend) uint64 { return uint64(max(b.weight.Load(), 0)) }
 
 func (m *maglev) build(bs []*Backend) *view {
+	// Stage 1, kept while the configured weights stay the same.
+	all := make([]uint64, len(bs))
+	for i, b := range bs {
+		all[i] = configuredWeight(b)
+	}
 	v, ws := usable(bs, configuredWeight)
 	n := len(v.members)
 	if n == 0 {
 		return v
 	}
-	m.mu.Lock()
-	if !slices.Equal(ws, m.weights) {
+	if !slices.Equal(all, m.weights) {
 		m.base = populate(v.members, ws, nil)
-		m.weights = ws
+		m.weights = all
 	}
-	table := slices.Clone(m.base)
-	m.mu.Unlock()
 
-	// Steady backends are usable at full slow-start weight; if none is,
-	// every usable backend counts as steady.
+	// Stage 2. Steady backends are usable at full slow-start weight; if
+	// none is, every usable backend counts as steady. Each backend's state
+	// is read once, so the decisions below agree with each other.
+	eff := make([]uint64, n)
 	steady := make([]uint64, n)
-	ramping := make([]bool, n)
 	var nSteady, nUsable int
 	for i, b := range v.members {
-		if effWeight(b) > 0 {
+		eff[i] = effWeight(b)
+		if eff[i] > 0 {
 			nUsable++
 			if b.permille.Load() >= 1000 {
-				steady[i] = effWeight(b)
+				steady[i] = eff[i]
 				nSteady++
 			}
 		}
@@ -117,16 +120,13 @@ func (m *maglev) build(bs []*Backend) *view {
 	if nUsable == 0 {
 		return v
 	}
-	for i, b := range v.members {
-		if w := effWeight(b); w > 0 && nSteady == 0 {
-			steady[i] = w
-		} else if w > 0 && steady[i] == 0 {
-			ramping[i] = true
-		}
+	if nSteady == 0 {
+		copy(steady, eff)
 	}
 	// The slots of backends that are not steady go to steady ones; then
 	// ramping backends take back a fixed share of their own. Ramping up
 	// thus moves keys only between the ramping backend and the others.
+	table := slices.Clone(m.base)
 	for s, i := range table {
 		if steady[i] == 0 {
 			table[s] = -1
@@ -134,7 +134,7 @@ func (m *maglev) build(bs []*Backend) *view {
 	}
 	table = populate(v.members, steady, table)
 	for s, i := range m.base {
-		if ramping[i] && rampKeepsSlot(v.members[i], s) {
+		if eff[i] > 0 && steady[i] == 0 && rampKeepsSlot(v.members[i], s) {
 			table[s] = i
 		}
 	}

@@ -202,3 +202,20 @@ func TestMaglevSameTableWhateverTheOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestMaglevWeightChangeRebuildsBase moves the weight from one backend to
+// another: the table must equal the one a node configured that way from
+// the start builds (the configuration-stage table is rebuilt, not reused
+// because the list of non-zero weights looks the same).
+func TestMaglevWeightChangeRebuildsBase(t *testing.T) {
+	bs := newBackends(t, 1, 0, 1)
+	bal := mustNew(t, Maglev, bs)
+	must(t, bs[0].SetWeight(0))
+	must(t, bs[1].SetWeight(1))
+	bal.Update()
+	got := owners(t, bal)
+	want := owners(t, mustNew(t, Maglev, bs)) // a fresh build from the same state
+	if frac := moved(want, got); frac != 0 {
+		t.Errorf("%.4f of slots differ from a fresh build", frac)
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lbd/admin"
+	"lbd/lab"
+)
+
+var vip = netip.MustParseAddr("198.18.0.100")
+
+// pair is a two-node lbd cluster with one backend and a client.
+type pair struct {
+	t      *testing.T
+	l      *lab.Lab
+	lb     [2]*lab.Host
+	proc   [2]*lab.Proc
+	dir    [2]string
+	client *lab.Host
+	lbd    string
+	lbctl  string
+}
+
+const pairConfig = `
+[node]
+name = "%[1]s"
+admin_socket = "%[2]s/lbd.sock"
+state_dir = "%[2]s/state"
+
+[[vrrp]]
+name = "web"
+interface = "eth0"
+vrid = 51
+priority = %[3]d
+advert_interval = "100ms"
+preempt = %[4]t
+vips = ["198.18.0.100/24"]
+
+[[frontend]]
+name = "web"
+bind = "198.18.0.100:80"
+mode = "tcp"
+default_pool = "app"
+
+[[pool]]
+name = "app"
+connect_timeout = "1s"
+  [[pool.backend]]
+  address = "198.18.0.21:8080"
+`
+
+// greeter answers every connection with its name and the peer's address,
+// which says which lbd node proxied the connection.
+func greeter(t *testing.T, h *lab.Host, addr string) {
+	ln, err := h.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s via %s\n", h.Name, c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+}
+
+func newPair(t *testing.T, preempt bool) *pair {
+	lbdBin, lbctlBin := binaries(t)
+	p := &pair{t: t, l: lab.New(t), lbd: lbdBin, lbctl: lbctlBin}
+	p.lb[0] = p.l.AddHostAddr("lb1", 11)
+	p.lb[1] = p.l.AddHostAddr("lb2", 12)
+	be := p.l.AddHostAddr("be1", 21)
+	p.client = p.l.AddHostAddr("client", 50)
+	greeter(t, be, "198.18.0.21:8080")
+	for i, prio := range []int{150, 100} {
+		p.dir[i] = t.TempDir()
+		cfg := fmt.Sprintf(pairConfig, p.lb[i].Name, p.dir[i], prio, preempt)
+		if err := os.WriteFile(filepath.Join(p.dir[i], "lbd.toml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.start(i)
+	}
+	return p
+}
+
+func (p *pair) start(i int) {
+	p.t.Helper()
+	proc, err := p.lb[i].Start(p.lbd, "-config", filepath.Join(p.dir[i], "lbd.toml"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
+		p.t.Fatal(err)
+	}
+	p.proc[i] = proc
+}
+
+// status asks node i for its status; ok is false when it does not answer.
+func (p *pair) status(i int) (admin.Status, bool) {
+	out, err := exec.Command(p.lbctl, "-socket", filepath.Join(p.dir[i], "lbd.sock"), "-timeout", "5s", "status", "-json").Output()
+	var st admin.Status
+	if err != nil || json.Unmarshal(out, &st) != nil || len(st.Instances) != 1 {
+		return st, false
+	}
+	return st, true
+}
+
+func (p *pair) state(i int) string {
+	st, ok := p.status(i)
+	if !ok {
+		return "DOWN"
+	}
+	return st.Instances[0].State
+}
+
+func (p *pair) lbctlRun(i int, args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command(p.lbctl, append([]string{"-socket", filepath.Join(p.dir[i], "lbd.sock")}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("lbctl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (p *pair) holdsVIP(i int) bool {
+	addrs, err := p.lb[i].Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if a.Addr() == vip {
+			return true
+		}
+	}
+	return false
+}
+
+// ask connects to the VIP from the client and returns the greeting.
+func (p *pair) ask() string {
+	c, err := p.client.Dial("tcp", "198.18.0.100:80")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return strings.TrimSpace(line)
+}
+
+// expectMaster waits until node i is the only master, the only holder of
+// the VIP, the client's neighbour entry for the VIP is node i's MAC and the
+// client reaches the backend through node i.
+func (p *pair) expectMaster(i int, within time.Duration) {
+	p.t.Helper()
+	other := 1 - i
+	want := "be1 via " + p.lb[i].IPv4.String()
+	lab.Eventually(p.t, within, func() (bool, string) {
+		if s := p.state(i); s != "MASTER" {
+			return false, fmt.Sprintf("%s is %s", p.lb[i].Name, s)
+		}
+		if s := p.state(other); s == "MASTER" {
+			return false, fmt.Sprintf("%s is MASTER too", p.lb[other].Name)
+		}
+		if !p.holdsVIP(i) {
+			return false, p.lb[i].Name + " does not hold the VIP"
+		}
+		if p.proc[other] != nil && p.holdsVIP(other) {
+			return false, p.lb[other].Name + " still holds the VIP"
+		}
+		if got := p.ask(); got != want {
+			return false, fmt.Sprintf("client got %q, want %q", got, want)
+		}
+		mac, err := p.client.Neighbor(vip)
+		if err != nil || mac.String() != p.lb[i].MAC.String() {
+			return false, fmt.Sprintf("client's neighbour entry for the VIP is %v (%v), want %v", mac, err, p.lb[i].MAC)
+		}
+		return true, ""
+	})
+}
+
+func TestVRRPFailoverInLab(t *testing.T) {
+	t0 := time.Now()
+	p := newPair(t, true)
+	t.Logf("pair up after %v", time.Since(t0))
+	p.expectMaster(0, 15*time.Second)
+	t.Logf("lb1 master after %v", time.Since(t0))
+	if s := p.state(1); s != "BACKUP" {
+		t.Fatalf("lb2 is %s, want BACKUP", s)
+	}
+	st, _ := p.status(1)
+	if in := st.Instances[0]; in.Master != "198.18.0.11" || in.Counters["adverts_received"] == 0 {
+		t.Errorf("lb2 status: master %q, counters %v", in.Master, in.Counters)
+	}
+
+	t.Run("demote and promote", func(t *testing.T) {
+		p.t = t
+		out := p.lbctlRun(0, "demote", "web")
+		if !strings.Contains(out, "web: BACKUP (demoted)") {
+			t.Errorf("lbctl demote printed %q", out)
+		}
+		p.expectMaster(1, 10*time.Second)
+		p.lbctlRun(0, "promote")
+		p.expectMaster(0, 10*time.Second) // preempt
+	})
+
+	t.Run("SIGKILL of the master and preemption on return", func(t *testing.T) {
+		p.t = t
+		p.proc[0].Signal(syscall.SIGKILL)
+		p.proc[0].Wait(10 * time.Second)
+		p.proc[0] = nil // its VIP stays on the interface: the crash case
+		p.expectMaster(1, 10*time.Second)
+		p.start(0) // removes the stale VIP, then preempts
+		p.expectMaster(0, 15*time.Second)
+	})
+
+	t.Run("link down of the master", func(t *testing.T) {
+		p.t = t
+		if err := p.lb[0].LinkDown(); err != nil {
+			t.Fatal(err)
+		}
+		cut := p.proc[0]
+		p.proc[0] = nil // lb1 may keep the VIP while cut off
+		lab.Eventually(t, 10*time.Second, func() (bool, string) {
+			return p.state(1) == "MASTER", "lb2 is " + p.state(1)
+		})
+		if got := p.ask(); got != "be1 via 198.18.0.12" {
+			t.Errorf("client during lb1's link outage got %q", got)
+		}
+		if err := p.lb[0].LinkUp(); err != nil {
+			t.Fatal(err)
+		}
+		p.proc[0] = cut // both run again
+		p.expectMaster(0, 15*time.Second)
+	})
+
+	t.Run("SIGTERM hands over", func(t *testing.T) {
+		p.t = t
+		p.proc[0].Signal(syscall.SIGTERM)
+		if err := p.proc[0].Wait(15 * time.Second); err != nil {
+			t.Fatalf("lb1 after SIGTERM: %v", err)
+		}
+		p.proc[0] = nil
+		if p.holdsVIP(0) {
+			t.Error("lb1 kept the VIP after SIGTERM")
+		}
+		p.expectMaster(1, 10*time.Second)
+	})
+}
+
+func TestVRRPNoPreempt(t *testing.T) {
+	p := newPair(t, false)
+	p.expectMaster(0, 15*time.Second)
+	p.proc[0].Signal(syscall.SIGKILL)
+	p.proc[0].Wait(10 * time.Second)
+	p.proc[0] = nil
+	p.expectMaster(1, 10*time.Second)
+	p.start(0)
+	// lb1 comes back with the higher priority but must not take over.
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		return p.state(0) == "BACKUP", "lb1 is " + p.state(0)
+	})
+	p.expectMaster(1, 5*time.Second)
+	// Hold for a few master-down intervals: still no preemption.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if s := p.state(0); s != "BACKUP" {
+			t.Fatalf("lb1 became %s with preempt = false", s)
+		}
+	}
+}
