@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 )
@@ -81,9 +82,9 @@ func (p *Pool) record(m *member, r Result, at time.Time, took time.Duration) {
 	if m.state == old {
 		return
 	}
-	level := slogInfo
+	level := slog.LevelInfo
 	if m.state != Healthy {
-		level = slogWarn
+		level = slog.LevelWarn
 	}
 	p.log.Log(context.Background(), level, "backend health changed", "backend", m.addr,
 		"from", old.String(), "to", m.state.String(), "check", r.Text, "latency", took.Round(time.Microsecond),

@@ -70,6 +70,7 @@ type member struct {
 	ejections    int
 	backoff      int // ejection_time multiplier of the next ejection, minus one
 	lastEjectEnd time.Time
+	refusedLog   time.Time // last "not ejected" log line
 	ramping      bool
 	rampStart    time.Time
 }
