@@ -71,7 +71,7 @@ func TestHostAddresses(t *testing.T) {
 	l, a, b := newPair(t)
 	c := l.AddHostAddr("client", 100)
 	tests := []struct {
-		h                              *Host
+		h                               *Host
 		netns, v4, v6, prefix4, prefix6 string
 	}{
 		{a, l.ID + "-a", "198.18.0.11", "2001:db8::11", "198.18.0.11/24", "2001:db8::11/64"},
@@ -458,13 +458,13 @@ func TestReserve(t *testing.T) {
 	}{
 		{"c", 0, false, "198.18.0.14 p14-c"},
 		{"a-very-long-host-name", 200, false, "198.18.0.200 p200-a-very-lon"},
-		{"a", 0, true, ""},          // duplicate
-		{"d", 12, true, ""},         // number used
-		{"e", 255, true, ""},        // out of range
-		{"f", -1, true, ""},         // out of range
-		{"", 0, true, ""},           // empty
-		{"x/y", 0, true, ""},        // not a file name
-		{"-x", 0, true, ""},         // looks like an option
+		{"a", 0, true, ""},   // duplicate
+		{"d", 12, true, ""},  // number used
+		{"e", 255, true, ""}, // out of range
+		{"f", -1, true, ""},  // out of range
+		{"", 0, true, ""},    // empty
+		{"x/y", 0, true, ""}, // not a file name
+		{"-x", 0, true, ""},  // looks like an option
 		{strings.Repeat("h", 33), 0, true, ""},
 	}
 	for _, tt := range tests {

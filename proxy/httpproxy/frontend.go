@@ -1,0 +1,358 @@
+package httpproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"lbd/config"
+	"lbd/proxy"
+)
+
+// Frontend is a mode = "http" frontend: it accepts HTTP/1.1 and HTTP/2
+// clients, in plain text or TLS, and forwards their requests to the pools
+// its routes name.
+type Frontend struct {
+	name string
+	ln   *net.TCPListener
+	st   atomic.Pointer[state]
+	aff  proxy.Affinity
+	log  *slog.Logger
+	cp   *connPool
+
+	secret    [32]byte    // keys sticky cookie tokens
+	ticketKey [32]byte    // TLS session tickets, kept across reloads
+	stickyMu  sync.Mutex  // guards stickies
+	stickies  map[string]*sticky
+
+	h1s *http.Server // base configuration of the HTTP/2 server
+	h2s *http2.Server
+
+	active atomic.Int64
+	total  atomic.Uint64
+	full   atomic.Uint64
+	noBack atomic.Uint64
+
+	freed   chan struct{} // signalled when a connection ends
+	stopped chan struct{} // closed by Close
+	cut     atomic.Bool   // Close's deadline passed: cut everything
+
+	mu       sync.Mutex // guards sessions and closing
+	sessions map[session]struct{}
+	closing  bool
+	wg       sync.WaitGroup // accept loop and connections
+}
+
+// session is an open client connection, as Close sees it.
+type session interface {
+	// shut closes the connection if it is idle, or at once when force.
+	shut(force bool)
+}
+
+// state is the part of a Frontend a reload replaces. Requests read it once
+// when they start.
+type state struct {
+	cfg         config.Frontend
+	router      router
+	tls         *tls.Config // nil: plain HTTP (with h2c prior knowledge)
+	certs       *certStore
+	idle        time.Duration
+	header      time.Duration
+	reqID       string // request_id_header as configured
+	reqIDLower  string
+	proto       string // X-Forwarded-Proto
+	targets     map[string]*target
+}
+
+// Listen binds cfg.Bind (with IP_FREEBIND) and returns the frontend, ready
+// to Start. aff holds sticky cookie tokens; nil means a local table.
+func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slog.Logger) (*Frontend, error) {
+	if aff == nil {
+		aff = proxy.NewLocalAffinity()
+	}
+	f := &Frontend{
+		name: cfg.Name, aff: aff, log: log.With("frontend", cfg.Name),
+		stickies: make(map[string]*sticky),
+		sessions: make(map[session]struct{}),
+		freed:    make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+	rand.Read(f.secret[:])
+	rand.Read(f.ticketKey[:])
+	st, err := f.newState(cfg, pools, nil)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenTCP(context.Background(), cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("httpproxy: frontend %s: listening on %s: %w", cfg.Name, cfg.Bind, err)
+	}
+	f.ln = ln
+	f.st.Store(st)
+	f.h1s = &http.Server{MaxHeaderBytes: maxHeadBytes, ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)}
+	f.h2s = &http2.Server{IdleTimeout: st.idle, MaxConcurrentStreams: 250}
+	if err := http2.ConfigureServer(f.h1s, f.h2s); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("httpproxy: frontend %s: %w", cfg.Name, err)
+	}
+	f.cp = newConnPool()
+	return f, nil
+}
+
+// newState compiles cfg. With prev, a certificate that fails to load keeps
+// the previous certificates (a reload must not take a site down); without,
+// it is an error.
+func (f *Frontend) newState(cfg config.Frontend, pools proxy.Pools, prev *state) (*state, error) {
+	st := &state{
+		cfg: cfg, idle: cfg.IdleTimeout.D(), header: cfg.HeaderTimeout.D(),
+		reqID: cfg.RequestIDHeader, reqIDLower: strings.ToLower(cfg.RequestIDHeader),
+		proto: "http", targets: make(map[string]*target),
+	}
+	tgt := func(name string) *target {
+		if t, ok := st.targets[name]; ok {
+			return t
+		}
+		p := pools[name]
+		var t *target
+		if p != nil {
+			t = f.newTarget(p)
+		}
+		st.targets[name] = t
+		return t
+	}
+	st.router = newRouter(cfg, tgt)
+	if cfg.TLSCert != "" {
+		certs, err := loadCertStore(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			if prev == nil || prev.certs == nil {
+				return nil, fmt.Errorf("httpproxy: frontend %s: %w", cfg.Name, err)
+			}
+			f.log.Error("reload: keeping the previous certificates", "err", err)
+			certs = prev.certs
+		}
+		st.certs = certs
+		st.tls = &tls.Config{
+			MinVersion:     tlsVersion(cfg.TLSMinVersion),
+			NextProtos:     []string{http2.NextProtoTLS, "http/1.1"},
+			GetCertificate: certs.get,
+		}
+		st.tls.SetSessionTicketKeys([][32]byte{f.ticketKey})
+		st.proto = "https"
+	}
+	return st, nil
+}
+
+// newTarget reads what requests need from a pool's configuration.
+func (f *Frontend) newTarget(p *proxy.Pool) *target {
+	pc := p.Config()
+	t := &target{
+		pool: p, name: pc.Name, hash: newHashKey(pc),
+		retries:        max(0, pc.Retries),
+		connectTimeout: pc.ConnectTimeout.D(),
+		readTimeout:    pc.ReadTimeout.D(),
+	}
+	if pc.Sticky.Cookie != "" {
+		f.stickyMu.Lock()
+		s := f.stickies[pc.Name]
+		if s == nil || s.cookie != pc.Sticky.Cookie || s.ttl != pc.Sticky.TTL.D() {
+			s = newSticky(pc.Name, pc.Sticky.Cookie, pc.Sticky.TTL.D(), f.aff, &f.secret)
+			f.stickies[pc.Name] = s
+		}
+		f.stickyMu.Unlock()
+		t.sticky = s
+	}
+	return t
+}
+
+// Update applies a reloaded configuration of the same bind address: new
+// routes, pools, certificates and settings take effect for new requests;
+// the listener and open connections are kept.
+func (f *Frontend) Update(cfg config.Frontend, pools proxy.Pools) {
+	st, err := f.newState(cfg, pools, f.st.Load())
+	if err != nil {
+		f.log.Error("reload failed: keeping the previous configuration", "err", err)
+		return
+	}
+	f.st.Store(st)
+	f.wake()
+}
+
+// Config returns the frontend's current configuration.
+func (f *Frontend) Config() config.Frontend { return f.st.Load().cfg }
+
+// Addr returns the bound address.
+func (f *Frontend) Addr() net.Addr { return f.ln.Addr() }
+
+// Stats returns the frontend's counters: open connections, connections
+// accepted, times accepting paused at max_connections, and requests
+// answered 503 for want of a backend.
+func (f *Frontend) Stats() proxy.FrontendStats {
+	return proxy.FrontendStats{Active: f.active.Load(), Total: f.total.Load(), Full: f.full.Load(), NoBackend: f.noBack.Load()}
+}
+
+// Start runs the accept loop in a goroutine owned by f until Close.
+func (f *Frontend) Start() {
+	f.wg.Go(f.serve)
+}
+
+func (f *Frontend) serve() {
+	var delay time.Duration
+	for {
+		if !f.waitRoom() {
+			return
+		}
+		c, err := f.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: back off as net/http does, never spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			f.log.Error("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-f.stopped:
+				return
+			}
+			continue
+		}
+		delay = 0
+		f.total.Add(1)
+		f.active.Add(1)
+		s := newConn(f, c)
+		if !f.add(s) {
+			c.Close()
+			s.free()
+			f.connDone()
+			return
+		}
+		go func() {
+			defer f.wg.Done()
+			defer f.connDone()
+			defer f.remove(s)
+			s.serve()
+		}()
+	}
+}
+
+// waitRoom blocks while the frontend is at max_connections: new clients
+// wait in the kernel's accept queue meanwhile. It reports false on Close.
+func (f *Frontend) waitRoom() bool {
+	paused := false
+	for {
+		limit := int64(f.st.Load().cfg.MaxConnections)
+		if limit <= 0 || f.active.Load() < limit {
+			return true
+		}
+		if !paused {
+			paused = true
+			f.full.Add(1)
+			f.log.Warn("max_connections reached, accepting paused", "max_connections", limit)
+		}
+		select {
+		case <-f.freed:
+		case <-f.stopped:
+			return false
+		}
+	}
+}
+
+func (f *Frontend) wake() {
+	select {
+	case f.freed <- struct{}{}:
+	default:
+	}
+}
+
+// add registers a session and counts its goroutine in wg; it reports false
+// once Close has begun.
+func (f *Frontend) add(s session) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.sessions[s] = struct{}{}
+	f.wg.Add(1)
+	return true
+}
+
+func (f *Frontend) remove(s session) {
+	f.mu.Lock()
+	delete(f.sessions, s)
+	f.mu.Unlock()
+}
+
+func (f *Frontend) connDone() {
+	f.active.Add(-1)
+	f.wake()
+}
+
+// closingNow reports whether Close has begun: responses then carry
+// Connection: close.
+func (f *Frontend) closingNow() bool {
+	select {
+	case <-f.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close stops accepting and closes idle connections, lets requests in
+// flight finish until ctx is done, then cuts the rest, and waits for every
+// goroutine of the frontend.
+func (f *Frontend) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closing = true
+	f.mu.Unlock()
+	close(f.stopped)
+	err := f.ln.Close()
+	// HTTP/2 connections get a GOAWAY (RFC 9113 §6.8) and end when their
+	// streams do; h1s has no listener or connection of its own to wait for.
+	f.h1s.Shutdown(context.Background())
+	// Idle connections close now; busy ones after their response (a
+	// connection checks Close before it waits for another request).
+	f.shutAll(false)
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		f.cut.Store(true)
+		f.shutAll(true)
+		<-done
+	}
+	f.cp.close()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("httpproxy: frontend %s: %w", f.name, err)
+	}
+	return nil
+}
+
+func (f *Frontend) shutAll(force bool) {
+	f.mu.Lock()
+	list := make([]session, 0, len(f.sessions))
+	for s := range f.sessions {
+		list = append(list, s)
+	}
+	f.mu.Unlock()
+	for _, s := range list {
+		s.shut(force)
+	}
+}

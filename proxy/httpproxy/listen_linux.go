@@ -1,0 +1,50 @@
+//go:build linux
+
+package httpproxy
+
+import (
+	"context"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// freebind sets IP_FREEBIND (and IPV6_FREEBIND) and SO_REUSEADDR on a socket
+// before bind, so a frontend can bind a VIP this node does not hold yet,
+// like `net.ipv4.ip_nonlocal_bind=1` but for lbd's sockets only.
+func freebind(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+			return
+		}
+		switch network {
+		case "tcp6", "udp6":
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1); serr != nil {
+				return
+			}
+		}
+		// IP_FREEBIND also applies to IPv6 sockets on Linux.
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func listenConfig() *net.ListenConfig {
+	return &net.ListenConfig{Control: freebind, KeepAlive: -1}
+}
+
+// listenTCP binds addr for an HTTP frontend (a copy of proxy.listenTCP,
+// which is unexported).
+func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
+	ln, err := listenConfig().Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
+}
+
