@@ -37,6 +37,8 @@ type vrrpInstance struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup // run loop, watchers, notify scripts
 	restored atomic.Uint64  // VIPs put back after someone removed them
+
+	lastReannounce atomic.Int64 // unix ns of the latest split-brain re-announce
 }
 
 // startVRRP starts one instance: it removes VIPs a crashed lbd left behind,
@@ -161,6 +163,18 @@ func (v *vrrpInstance) ReleaseVIPs() {
 	if err := v.owner.Release(); err != nil {
 		v.log.Error("releasing VIPs failed", "err", err)
 	}
+}
+
+// Reannounce restarts gratuitous ARP after a split brain healed, at most
+// once per second (vrrp.Hooks).
+func (v *vrrpInstance) Reannounce() {
+	now := time.Now().UnixNano()
+	last := v.lastReannounce.Load()
+	if now-last < int64(time.Second) || !v.lastReannounce.CompareAndSwap(last, now) {
+		return
+	}
+	v.log.Warn("heard a lower-priority master: split brain healing, announcing the VIPs again")
+	v.owner.Announce()
 }
 
 // StateChanged logs the transition and runs the notify script (vrrp.Hooks).

@@ -28,6 +28,10 @@ type PollConn interface {
 type Hooks interface {
 	ClaimVIPs()
 	ReleaseVIPs()
+	// Reannounce asks for a fresh gratuitous ARP burst: a master heard a
+	// lower-priority advert, so another router believed itself master (a
+	// split brain healing) and the segment may point at it.
+	Reannounce()
 	StateChanged(from, to State, priority uint8)
 }
 
@@ -165,10 +169,15 @@ func (in *Instance) Run() {
 				in.countBad(perr)
 				break
 			}
-			before := in.m.Counters().AddrListErrors
+			before := in.m.Counters()
+			wasMaster := in.m.State() == StateMaster
 			out = in.apply(in.m.HandleAdvert(in.now(), src, &adv), out)
-			if in.m.Counters().AddrListErrors != before {
+			after := in.m.Counters()
+			if after.AddrListErrors != before.AddrListErrors {
 				in.foreignList(src, &adv)
+			}
+			if wasMaster && in.m.State() == StateMaster && after.LowerPriority != before.LowerPriority {
+				in.hooks.Reannounce()
 			}
 		case errors.Is(err, ErrTimeout):
 		case errors.Is(err, ErrWoken):

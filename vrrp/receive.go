@@ -60,9 +60,12 @@ func (m *Machine) accept(adv *Advert) bool {
 	}
 	if !sameAddrs(adv.Addrs, m.cfg.VIPs) {
 		m.counters.AddrListErrors++
-		// RFC 3768 §7.1: MUST drop unless sent by the owner.
-		// RFC 5798 §7.1: MAY check, SHOULD log, and goes on.
-		if m.cfg.Version == 2 && adv.Priority != PriorityOwner {
+		// RFC 3768 §7.1 MUST drop unless the owner sent it; RFC 5798 §7.1
+		// only asks to log. Like keepalived, drop in both versions unless
+		// from the owner: a different list means another cluster using our
+		// VRID on this link, which must not take our VIPs away. The owner
+		// of the instance reports and logs the drops.
+		if adv.Priority != PriorityOwner {
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -285,5 +286,124 @@ func TestVRRPNoPreempt(t *testing.T) {
 		if s := p.state(0); s != "BACKUP" {
 			t.Fatalf("lb1 became %s with preempt = false", s)
 		}
+	}
+}
+
+var stateLine = regexp.MustCompile(`time=(\S+) level=INFO msg="VRRP state changed" .*from=(\w+) to=(\w+)`)
+
+// transitions lists the state changes in an lbd's text log.
+func transitions(out string) []struct {
+	at       time.Time
+	from, to string
+} {
+	var list []struct {
+		at       time.Time
+		from, to string
+	}
+	for _, m := range stateLine.FindAllStringSubmatch(out, -1) {
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		list = append(list, struct {
+			at       time.Time
+			from, to string
+		}{at, m[2], m[3]})
+	}
+	return list
+}
+
+// TestVRRPSplitBrainHeals drops VRRP on one node, as a misconfigured
+// firewall does: both become master. When the rule goes, the lower
+// priority steps down within about one advert interval, removes the VIP,
+// and the winner announces it again so the client ends on the winner.
+func TestVRRPSplitBrainHeals(t *testing.T) {
+	p := newPair(t, true)
+	p.expectMaster(0, 15*time.Second)
+	if err := p.lb[1].DropProto(112); err != nil {
+		t.Fatal(err)
+	}
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		mac, _ := p.client.Neighbor(vip)
+		return p.state(0) == "MASTER" && p.state(1) == "MASTER" && p.holdsVIP(0) && p.holdsVIP(1) && mac.String() == p.lb[1].MAC.String(),
+			fmt.Sprintf("lb1 %s, lb2 %s, client neighbour %v", p.state(0), p.state(1), mac)
+	})
+	healed := time.Now()
+	if err := p.lb[1].UndropProto(112); err != nil {
+		t.Fatal(err)
+	}
+	p.expectMaster(0, 10*time.Second)
+	var steppedDown time.Time
+	for _, tr := range transitions(p.proc[1].Output()) {
+		if tr.from == "MASTER" && tr.to == "BACKUP" && tr.at.After(healed) {
+			steppedDown = tr.at
+			break
+		}
+	}
+	if steppedDown.IsZero() {
+		t.Fatalf("no MASTER→BACKUP transition logged by lb2:\n%s", p.proc[1].Output())
+	}
+	took := steppedDown.Sub(healed)
+	t.Logf("split brain healed: one master %v after the rule was removed (advert interval 100ms)", took)
+	// Bound generously so a loaded CI machine does not flake; the drill
+	// reports the figure.
+	if took > time.Second {
+		t.Errorf("lb2 stepped down %v after VRRP flowed again, want about one advert interval", took)
+	}
+	if !strings.Contains(p.proc[0].Output(), "split brain healing") {
+		t.Error("lb1 did not re-announce the VIP after the split brain healed")
+	}
+}
+
+// TestVRRPGuardRails: a VIP deleted by someone else comes back within an
+// advert interval or so, and adverts of another cluster using our VRID with
+// other addresses are counted and reported, never obeyed silently.
+func TestVRRPGuardRails(t *testing.T) {
+	p := newPair(t, true)
+	p.expectMaster(0, 15*time.Second)
+	if out, err := p.lb[0].Run(t.Context(), "ip", "addr", "del", "198.18.0.100/24", "dev", "eth0"); err != nil {
+		t.Fatalf("ip addr del: %v %s", err, out)
+	}
+	lab.Eventually(t, 5*time.Second, func() (bool, string) {
+		st, ok := p.status(0)
+		return ok && p.holdsVIP(0) && st.Instances[0].Counters["vips_restored"] == 1 && len(st.Instances[0].Warnings) == 1,
+			fmt.Sprintf("VIP held %v, status %+v", p.holdsVIP(0), st.Instances)
+	})
+	if !strings.Contains(p.proc[0].Output(), "removed from the interface by someone else") {
+		t.Error("the restored VIP was not logged")
+	}
+
+	// Another cluster on the link with vrid 51, VIP .200 and a higher
+	// priority: it must not take our VIP away.
+	other := p.l.AddHostAddr("other", 13)
+	dir := t.TempDir()
+	cfg := strings.Replace(fmt.Sprintf(pairConfig, "other", dir, 200, true), "198.18.0.100", "198.18.0.200", -1)
+	os.WriteFile(filepath.Join(dir, "lbd.toml"), []byte(cfg), 0o644)
+	proc, err := other.Start(p.lbd, "-config", filepath.Join(dir, "lbd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		st, ok := p.status(1)
+		if !ok {
+			return false, "lb2 does not answer"
+		}
+		in := st.Instances[0]
+		for _, w := range in.Warnings {
+			if strings.Contains(w, "different address list") && in.Counters["addr_list_errors"] > 0 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("lb2 warnings %q, counters %v", in.Warnings, in.Counters)
+	})
+	out := p.lbctlRun(1, "status")
+	if !strings.Contains(out, "warning: web:") || !strings.Contains(out, "different address list") {
+		t.Errorf("lbctl status does not show the foreign address list:\n%s", out)
+	}
+	if s := p.state(0); s != "MASTER" || !p.holdsVIP(0) {
+		t.Errorf("lb1 is %s (holds VIP: %v) after the foreign cluster appeared, want MASTER with the VIP", s, p.holdsVIP(0))
 	}
 }
