@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 5m
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit lint fuzz bench demo drill deb deps clean
+.PHONY: all build test unit lint fuzz bench demo drill soak deb deps clean
 
 all: build
 
@@ -43,8 +43,23 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# demo: two lbd nodes, two HTTP backends and a client in a namespace lab;
+# a demote and a crash, with a timeline of who answered.
 demo: deps build
-	$(GO) run ./cmd/lbdlab demo
+	$(GO) run ./cmd/lbdlab demo -bin $(BIN)
+
+# drill: repeated failovers (switch port down, SIGKILL, demote) at advert
+# intervals of 100 ms and 1 s, with keepalived as the anchor in the same run.
+RUNS ?= 20
+drill: deps build
+	$(GO) run ./cmd/lbdlab drill -bin $(BIN) -runs $(RUNS)
+
+# soak: the master's proxy saturated for SOAK (default 5m) at ADVERT; the
+# backup must never take over.
+SOAK ?= 5m
+ADVERT ?= 100ms
+soak: deps build
+	$(GO) run ./cmd/lbdlab soak -bin $(BIN) -duration $(SOAK) -advert $(ADVERT)
 
 deb: build
 	packaging/build-deb.sh $(VERSION) $(BIN)

@@ -168,9 +168,9 @@ func TestSlowStartAfterRecovery(t *testing.T) {
 			t.Fatalf("state = %v after 3 failures, want down", bs[0].State())
 		}
 		f.answer(addr, pass)
-		f.setAuto(addr, pass) // keep passing while the weight ramps
 		f.answer(addr, pass)  // second of rise 2: back in rotation
-		t0 := time.Now()
+		t0 := time.Now()      // fake time stands still until the test blocks
+		f.setAuto(addr, pass) // keep passing while the weight ramps
 		if bs[0].State() != balance.StateUp {
 			t.Fatalf("state = %v after rise passes, want up", bs[0].State())
 		}

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ func (h *Host) LinkUp() error {
 }
 
 // SetLoss makes eth0 drop percent (0..100) of the packets the host sends;
-// what it receives is not affected.
+// what it receives is not affected. On a kernel without netem it installs
+// the same loss as an nftables rule at eth0's egress hook.
 //
 // Equivalent to: `tc -n NS qdisc replace dev eth0 root netem loss PERCENT%`.
 func (h *Host) SetLoss(percent float64) error {
@@ -41,10 +43,18 @@ func (h *Host) SetLoss(percent float64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	loss := strconv.FormatFloat(percent, 'f', -1, 64) + "%"
-	if _, err := run("tc", "-n", h.Netns, "qdisc", "replace", "dev", h.Iface, "root", "netem", "loss", loss); err != nil {
+	_, err := run("tc", "-n", h.Netns, "qdisc", "replace", "dev", h.Iface, "root", "netem", "loss", loss)
+	if err == nil {
+		h.loss = "netem"
+		return nil
+	}
+	if !strings.Contains(err.Error(), "qdisc kind is unknown") { // no CONFIG_NET_SCH_NETEM
 		return err
 	}
-	h.lossSet = true
+	if _, err := runStdin(nftLossScript(h.Iface, percent), "ip", "netns", "exec", h.Netns, "nft", "-f", "-"); err != nil {
+		return err
+	}
+	h.loss = "nft"
 	return nil
 }
 
@@ -54,14 +64,35 @@ func (h *Host) SetLoss(percent float64) error {
 func (h *Host) ClearLoss() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.lossSet {
-		return nil
+	var err error
+	switch h.loss {
+	case "netem":
+		_, err = run("tc", "-n", h.Netns, "qdisc", "del", "dev", h.Iface, "root")
+	case "nft":
+		_, err = runStdin(nftLossReset, "ip", "netns", "exec", h.Netns, "nft", "-f", "-")
 	}
-	if _, err := run("tc", "-n", h.Netns, "qdisc", "del", "dev", h.Iface, "root"); err != nil {
+	if err != nil {
 		return err
 	}
-	h.lossSet = false
+	h.loss = ""
 	return nil
+}
+
+const (
+	nftLossTable = "netdev lbdt_loss"
+	nftLossReset = "table " + nftLossTable + " {}\ndelete table " + nftLossTable + "\n"
+)
+
+// nftLossScript replaces the loss table with one dropping percent of what
+// iface sends, drawing a random number in 0..9999 per packet.
+func nftLossScript(iface string, percent float64) string {
+	match := fmt.Sprintf("numgen random mod 10000 < %d ", int(math.Round(percent*100)))
+	if percent >= 100 {
+		match = ""
+	}
+	return nftLossReset + fmt.Sprintf("table %s {\n\tchain egress {\n"+
+		"\t\ttype filter hook egress device %q priority filter; policy accept;\n"+
+		"\t\t%sdrop\n\t}\n}\n", nftLossTable, iface, match)
 }
 
 // DropProto makes the host drop IPv4 and IPv6 packets of IP protocol proto

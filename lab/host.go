@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -40,7 +41,7 @@ type Host struct {
 
 	mu      sync.Mutex   // guards all following fields
 	dropped map[int]bool // IP protocols dropped by DropProto
-	lossSet bool         // a netem qdisc is installed by SetLoss
+	loss    string       // how SetLoss drops: "", "netem" or "nft"
 }
 
 // AddHost adds a host numbered with the lowest free N from 11 on; see
@@ -61,14 +62,24 @@ func (l *Lab) AddHost(name string) *Host {
 // add 198.18.0.n/24 dev eth0; ip -n NS addr add 2001:db8::n/64 dev eth0 nodad`.
 func (l *Lab) AddHostAddr(name string, n int) *Host {
 	l.t.Helper()
-	h, err := l.reserve(name, n)
+	h, err := l.NewHost(name, n)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := h.setup(); err != nil {
-		l.t.Fatal(err)
-	}
 	return h
+}
+
+// NewHost is AddHostAddr for programs: it returns the error instead of
+// ending a test.
+func (l *Lab) NewHost(name string, n int) (*Host, error) {
+	h, err := l.reserve(name, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.setup(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // reserve checks name and n and records the new host.
@@ -188,7 +199,7 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 func (h *Host) Run(ctx context.Context, name string, args ...string) (string, error) {
 	out, err := h.Command(ctx, name, args...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("lab: %s: %s %v: %w: %s", h.Name, name, args, err, out)
+		return string(out), fmt.Errorf("lab: %s: %s %v: %w: %s", h.Name, name, args, err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
 }

@@ -84,31 +84,55 @@ func skipOrFail(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
-// New creates a lab: a namespace holding a bridge with multicast snooping
-// and STP off. It first removes namespaces left by dead test processes and
-// registers a cleanup that kills every process of the lab and deletes its
-// namespaces (and with them every veth), also when the test fails or panics.
+// New creates a lab for a test: a namespace holding a bridge with
+// multicast snooping and STP off. It first removes namespaces left by dead
+// test processes and registers a cleanup that kills every process of the
+// lab and deletes its namespaces (and with them every veth), also when the
+// test fails or panics. Failures end the test.
 //
 // Equivalent to: `ip netns add ID; ip -n ID link add br0 type bridge`.
 func New(t testing.TB) *Lab {
 	t.Helper()
 	requirePlatform(t)
 	RequireRoot(t)
-	removeLeftovers(t)
+	l, err := open(t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.t = t
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// Open creates a lab outside a test, for programs such as `lbdlab demo`:
+// as New, but the caller must call Close, which reports what it could not
+// clean up.
+func Open() (*Lab, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("lab: needs root (network namespaces)")
+	}
+	return open(func(string, ...any) {})
+}
+
+func open(logf func(string, ...any)) (*Lab, error) {
+	removeLeftovers(logf)
 	id := fmt.Sprintf("%s%dx%d", prefix, os.Getpid(), labSeq.Add(1))
 	l := &Lab{
 		ID:     id,
 		Switch: id,
 		Bridge: bridgeName,
-		t:      t,
 		hosts:  map[string]*Host{},
 		used:   map[int]bool{},
 	}
-	t.Cleanup(l.close)
 	if err := l.setupSwitch(); err != nil {
-		t.Fatal(err)
+		l.Close()
+		return nil, err
 	}
-	return l
+	return l, nil
 }
 
 func (l *Lab) setupSwitch() error {
@@ -129,42 +153,48 @@ func (l *Lab) setupSwitch() error {
 	return err
 }
 
-// close kills the lab's processes and deletes its namespaces.
-func (l *Lab) close() {
+// Close kills the lab's processes and deletes its namespaces. It is safe
+// to call more than once.
+func (l *Lab) Close() error {
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
 	procs := l.procs
 	l.closed = true
 	l.mu.Unlock()
+	var errs []error
 	for _, p := range procs {
 		if err := p.Kill(); err != nil {
-			l.t.Errorf("lab: cleanup: %v", err)
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 		}
 	}
 	names, err := labNetns(func(name string) bool { return name == l.ID || strings.HasPrefix(name, l.ID+"-") })
 	if err != nil {
-		l.t.Errorf("lab: cleanup: %v", err)
+		errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 	}
 	for _, ns := range names {
 		if err := killNetnsPids(ns); err != nil {
-			l.t.Errorf("lab: cleanup: %v", err)
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 		}
 	}
 	for _, p := range procs {
 		if err := p.Wait(procWait); errors.Is(err, ErrTimeout) {
-			l.t.Errorf("lab: cleanup: %v", err)
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 		}
 	}
 	for _, ns := range names {
 		if _, err := run("ip", "netns", "del", ns); err != nil {
-			l.t.Errorf("lab: cleanup: %v", err)
+			errs = append(errs, fmt.Errorf("lab: cleanup: %w", err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // removeLeftovers deletes namespaces named by this package for a process
 // that no longer exists, after killing whatever still runs inside them.
-func removeLeftovers(t testing.TB) {
-	t.Helper()
+func removeLeftovers(logf func(string, ...any)) {
 	leftoverMu.Lock()
 	defer leftoverMu.Unlock()
 	names, err := labNetns(func(name string) bool {
@@ -172,15 +202,15 @@ func removeLeftovers(t testing.TB) {
 		return ok && pid != os.Getpid() && !processAlive(pid)
 	})
 	if err != nil {
-		t.Logf("lab: removing leftovers: %v", err)
+		logf("lab: removing leftovers: %v", err)
 		return
 	}
 	for _, ns := range names {
 		if err := killNetnsPids(ns); err != nil {
-			t.Logf("lab: removing leftover: %v", err)
+			logf("lab: removing leftover: %v", err)
 		}
 		if _, err := run("ip", "netns", "del", ns); err != nil {
-			t.Logf("lab: removing leftover: %v", err)
+			logf("lab: removing leftover: %v", err)
 		}
 	}
 }
@@ -198,8 +228,8 @@ func ownerPID(name string) (int, bool) {
 	}
 	seq, _, _ := strings.Cut(rest, "-")
 	pid, err := strconv.Atoi(pidText)
-	if err != nil || pid <= 0 || !isDigits(pidText) || !isDigits(seq) {
-		return 0, false
+	if err != nil || pid <= 0 || strconv.Itoa(pid) != pidText || !isDigits(seq) {
+		return 0, false // not written by New (sign, leading zero, no number)
 	}
 	return pid, true
 }

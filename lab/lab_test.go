@@ -114,6 +114,7 @@ func TestHostAddresses(t *testing.T) {
 }
 
 func TestProcessKilledAtCleanup(t *testing.T) {
+	RequireRoot(t)
 	var pids []int
 	t.Run("lab", func(t *testing.T) {
 		l := New(t)
@@ -361,6 +362,7 @@ func currentNetns(t *testing.T) string {
 }
 
 func TestTeardownRemovesNamespaces(t *testing.T) {
+	RequireRoot(t)
 	var id string
 	t.Run("lab", func(t *testing.T) {
 		l := New(t)
@@ -401,8 +403,9 @@ func TestNewRemovesLeftovers(t *testing.T) {
 	}
 	deadID := fmt.Sprintf("%s%dx1", prefix, dead.ProcessState.Pid())
 	leftovers := []string{deadID, deadID + "-a"}
-	const alive = prefix + "1x1-keep" // PID 1 lives
+	alive := fmt.Sprintf("%s%dx1-keep", prefix, os.Getppid()) // go test lives on
 	for _, ns := range append(leftovers, alive) {
+		run("ip", "netns", "del", ns) // in case an earlier run was killed
 		if _, err := run("ip", "netns", "add", ns); err != nil {
 			t.Fatal(err)
 		}
@@ -413,8 +416,8 @@ func TestNewRemovesLeftovers(t *testing.T) {
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- sleeper.Wait() }()
+	exited := make(chan struct{})
+	go func() { sleeper.Wait(); close(exited) }() // ends when the sleeper is killed
 	t.Cleanup(func() { sleeper.Process.Kill(); <-exited })
 	Eventually(t, long, func() (bool, string) {
 		out, err := run("ip", "netns", "pids", deadID+"-a")
@@ -528,6 +531,23 @@ table inet lbdt {
 	if diff := cmp.Diff("table inet lbdt {}\ndelete table inet lbdt\n", nftScript(nil)); diff != "" {
 		t.Errorf("no protocols (-want +got):\n%s", diff)
 	}
+	for _, tt := range []struct {
+		percent float64
+		match   string
+	}{{0, "numgen random mod 10000 < 0 drop"}, {25.5, "numgen random mod 10000 < 2550 drop"}, {100, "drop"}} {
+		want := `table netdev lbdt_loss {}
+delete table netdev lbdt_loss
+table netdev lbdt_loss {
+	chain egress {
+		type filter hook egress device "eth0" priority filter; policy accept;
+		` + tt.match + `
+	}
+}
+`
+		if diff := cmp.Diff(want, nftLossScript("eth0", tt.percent)); diff != "" {
+			t.Errorf("loss %v%% (-want +got):\n%s", tt.percent, diff)
+		}
+	}
 }
 
 func TestLiteralOnly(t *testing.T) {
@@ -579,6 +599,7 @@ func TestOwnerPID(t *testing.T) {
 		{"lbdt+42x1", 0, false},
 		{"lbdt42x1a", 0, false},
 		{"lbdt0x1", 0, false},
+		{"lbdt01x0", 0, false}, // found by FuzzParse
 		{"other42x1", 0, false},
 		{"lbdt99999999999999999999x1", 0, false},
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	Target  string        // host:port
 	Every   time.Duration // 10ms
 	Timeout time.Duration // 200ms
+	HTTP    bool          // send a GET and read the body's first line
 }
 
 // Run probes until ctx is done and writes one JSON line per probe to w, in
@@ -64,7 +65,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	}
 }
 
-// once runs one probe.
+// once runs one probe: with HTTP set, a GET whose response body names the
+// node; otherwise the first line the server sends.
 func once(cfg Config) Result {
 	r := Result{Sent: time.Now()}
 	c, err := net.DialTimeout("tcp", cfg.Target, cfg.Timeout)
@@ -74,7 +76,25 @@ func once(cfg Config) Result {
 	}
 	defer c.Close()
 	c.SetDeadline(r.Sent.Add(cfg.Timeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
+	br := bufio.NewReader(c)
+	if cfg.HTTP {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", cfg.Target)
+		status, err := br.ReadString('\n')
+		if err == nil && !strings.HasPrefix(status, "HTTP/1.1 200") {
+			err = fmt.Errorf("status %q", strings.TrimSpace(status))
+		}
+		for err == nil {
+			var line string
+			if line, err = br.ReadString('\n'); line == "\r\n" {
+				break
+			}
+		}
+		if err != nil {
+			r.Err, r.Took = err.Error(), time.Since(r.Sent)
+			return r
+		}
+	}
+	line, err := br.ReadString('\n')
 	r.Took = time.Since(r.Sent)
 	if err != nil {
 		r.Err = err.Error()

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -82,5 +83,28 @@ func TestRunAgainstServer(t *testing.T) {
 		if r.Who != "lb1" {
 			t.Errorf("probe result %+v", r)
 		}
+	}
+}
+
+func TestOnceHTTP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(c).ReadString('\n')
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nlb2 be1\n")
+			c.Close()
+		}
+	}()
+	r := once(Config{Target: ln.Addr().String(), Timeout: 5 * time.Second, HTTP: true})
+	if r.Who != "lb2" {
+		t.Errorf("HTTP probe = %+v, want lb2", r)
 	}
 }

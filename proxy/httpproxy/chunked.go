@@ -11,18 +11,18 @@ const (
 
 // chunk parser states.
 const (
-	ckSize      uint8 = iota // hex digits of a chunk size
-	ckSizeWS                 // whitespace after the size: only before ";"
-	ckExt                    // chunk extensions, up to CR
-	ckSizeLF                 // LF ending the size line
-	ckData                   // chunk data
-	ckDataCR                 // CR after the data
-	ckDataLF                 // LF after the data
-	ckTrailer                // start of a trailer line, or of the final CRLF
-	ckTrName                 // trailer field name
-	ckTrValue                // trailer field value, up to CR
-	ckTrLF                   // LF ending a trailer line
-	ckEndLF                  // LF of the final CRLF
+	ckSize    uint8 = iota // hex digits of a chunk size
+	ckSizeWS               // whitespace after the size: only before ";"
+	ckExt                  // chunk extensions, up to CR
+	ckSizeLF               // LF ending the size line
+	ckData                 // chunk data
+	ckDataCR               // CR after the data
+	ckDataLF               // LF after the data
+	ckTrailer              // start of a trailer line, or of the final CRLF
+	ckTrName               // trailer field name
+	ckTrValue              // trailer field value, up to CR
+	ckTrLF                 // LF ending a trailer line
+	ckEndLF                // LF of the final CRLF
 	ckDone
 )
 
@@ -39,6 +39,7 @@ type chunkParser struct {
 	left    int64 // data bytes left in the current chunk
 	line    int   // bytes of the current size line
 	trailer int   // bytes of the trailer section
+	sizes   int   // chunk size lines read
 }
 
 // done reports whether the whole body, trailers included, went by.
@@ -99,6 +100,7 @@ func (c *chunkParser) next(p []byte) (n, ds int, err error) {
 				return 0, 0, errChunk
 			}
 			c.line, c.digits = 0, 0
+			c.sizes++
 			if c.size == 0 {
 				c.state = ckTrailer
 				continue

@@ -190,8 +190,8 @@ func fieldKind(name []byte) kind {
 type headScanner struct {
 	resp  bool // a response: allow maxRespFields
 	pos   int  // bytes already scanned
-	line  int // start of the current line
-	lines int // complete non-empty lines so far
+	line  int  // start of the current line
+	lines int  // complete non-empty lines so far
 }
 
 // scan reports the length of the head once b holds all of it (through the

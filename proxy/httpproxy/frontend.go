@@ -31,9 +31,9 @@ type Frontend struct {
 	log  *slog.Logger
 	cp   *connPool
 
-	secret    [32]byte    // keys sticky cookie tokens
-	ticketKey [32]byte    // TLS session tickets, kept across reloads
-	stickyMu  sync.Mutex  // guards stickies
+	secret    [32]byte   // keys sticky cookie tokens
+	ticketKey [32]byte   // TLS session tickets, kept across reloads
+	stickyMu  sync.Mutex // guards stickies
 	stickies  map[string]*sticky
 
 	h1s *http.Server // base configuration of the HTTP/2 server
@@ -63,16 +63,16 @@ type session interface {
 // state is the part of a Frontend a reload replaces. Requests read it once
 // when they start.
 type state struct {
-	cfg         config.Frontend
-	router      router
-	tls         *tls.Config // nil: plain HTTP (with h2c prior knowledge)
-	certs       *certStore
-	idle        time.Duration
-	header      time.Duration
-	reqID       string // request_id_header as configured
-	reqIDLower  string
-	proto       string // X-Forwarded-Proto
-	targets     map[string]*target
+	cfg        config.Frontend
+	router     router
+	tls        *tls.Config // nil: plain HTTP (with h2c prior knowledge)
+	certs      *certStore
+	idle       time.Duration
+	header     time.Duration
+	reqID      string // request_id_header as configured
+	reqIDLower string
+	proto      string // X-Forwarded-Proto
+	targets    map[string]*target
 }
 
 // Listen binds cfg.Bind (with IP_FREEBIND) and returns the frontend, ready
@@ -240,7 +240,8 @@ func (f *Frontend) serve() {
 		go func() {
 			defer f.wg.Done()
 			defer f.connDone()
-			defer f.remove(s)
+			defer s.free()
+			defer f.remove(s) // before free: Close must not shut a recycled conn
 			s.serve()
 		}()
 	}

@@ -47,4 +47,3 @@ func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
 	}
 	return ln.(*net.TCPListener), nil
 }
-

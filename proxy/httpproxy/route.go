@@ -14,10 +14,10 @@ import (
 // reqView is what routing, hashing and stickiness look at in a request,
 // whether it came over HTTP/1.1 or HTTP/2.
 type reqView interface {
-	hostHeader() []byte                      // Host or :authority, maybe with a port
-	pathQuery() []byte                       // origin-form target
-	header(lowerName string) ([]byte, bool)  // first field of that name
-	cookie(name string) ([]byte, bool)       // first cookie of that name
+	hostHeader() []byte                     // Host or :authority, maybe with a port
+	pathQuery() []byte                      // origin-form target
+	header(lowerName string) ([]byte, bool) // first field of that name
+	cookie(name string) ([]byte, bool)      // first cookie of that name
 	clientAddr() netip.Addr
 }
 
