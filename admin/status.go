@@ -19,19 +19,23 @@ type Status struct {
 
 // Instance is one VRRP virtual router as this node sees it.
 type Instance struct {
-	Name              string            `json:"name"`
-	Interface         string            `json:"interface"`
-	VRID              int               `json:"vrid"`
-	Version           int               `json:"version"`
-	State             string            `json:"state"`
-	Priority          int               `json:"priority"`
-	EffectivePriority int               `json:"effective_priority"`
-	Master            string            `json:"master,omitempty"`
-	Since             time.Time         `json:"since"`
-	VIPs              []string          `json:"vips"`
-	Demoted           bool              `json:"demoted,omitempty"`
-	Warnings          []string          `json:"warnings,omitempty"`
-	Counters          map[string]uint64 `json:"counters,omitempty"`
+	Name              string    `json:"name"`
+	Interface         string    `json:"interface"`
+	VRID              int       `json:"vrid"`
+	Version           int       `json:"version"`
+	State             string    `json:"state"`
+	Priority          int       `json:"priority"`
+	EffectivePriority int       `json:"effective_priority"`
+	Master            string    `json:"master,omitempty"`
+	Since             time.Time `json:"since"`
+	VIPs              []string  `json:"vips"`
+	Demoted           bool      `json:"demoted,omitempty"`
+	Warnings          []string  `json:"warnings,omitempty"`
+	// MaxTimerLate is the longest the advert loop woke after a deadline;
+	// MaxAdvertGap the longest time between two adverts of the master.
+	MaxTimerLate time.Duration     `json:"max_timer_late_ns"`
+	MaxAdvertGap time.Duration     `json:"max_advert_gap_ns"`
+	Counters     map[string]uint64 `json:"counters,omitempty"`
 }
 
 // Frontend is one listener.

@@ -315,6 +315,7 @@ func (v *vrrpInstance) status() admin.Instance {
 		Name: v.cfg.Name, Interface: v.cfg.Interface, VRID: v.cfg.VRID, Version: v.cfg.Version,
 		State: st.State.String(), Priority: v.cfg.Priority, EffectivePriority: int(st.Priority),
 		Master: master, Since: st.Since, VIPs: vips, Demoted: st.Demoted,
+		MaxTimerLate: st.MaxTimerLate, MaxAdvertGap: st.MaxAdvertGap,
 		Counters: map[string]uint64{
 			"adverts_sent":           c.AdvertsSent,
 			"adverts_received":       c.AdvertsReceived,

@@ -79,6 +79,12 @@ type InstanceStatus struct {
 	// AddrListFrom is the source of the latest advert whose address list
 	// differed from ours (another cluster using our VRID?).
 	AddrListFrom netip.Addr
+	// MaxTimerLate is the longest the loop woke after a Machine deadline
+	// (an advert to send, a master-down timer): scheduling delay on this
+	// node. MaxAdvertGap is the longest time between two adverts received
+	// from the same master: what the network and the peer add.
+	MaxTimerLate time.Duration
+	MaxAdvertGap time.Duration
 }
 
 // PacketCounters count packets the receiver dropped before the Machine.
@@ -160,11 +166,25 @@ func (in *Instance) Run() {
 	var adv Advert
 	adv.Addrs = make([]netip.Addr, 0, 16)
 	out = in.apply(in.m.Start(in.now()), out)
+	var lastFrom netip.Addr
+	var lastAt time.Time
 	for {
-		in.conn.SetReadDeadline(in.m.NextDeadline())
+		dl := in.m.NextDeadline()
+		in.conn.SetReadDeadline(dl)
 		n, src, dst, err := in.conn.ReadFrom(buf)
+		if !dl.IsZero() {
+			if late := in.now().Sub(dl); late > 0 {
+				in.noteLate(late)
+			}
+		}
 		switch {
 		case err == nil:
+			if now := in.now(); src == lastFrom {
+				in.noteGap(now.Sub(lastAt))
+				lastAt = now
+			} else {
+				lastFrom, lastAt = src, now
+			}
 			if perr := ParseInto(&adv, buf[:n], src, dst); perr != nil {
 				in.countBad(perr)
 				break
@@ -318,6 +338,18 @@ func (in *Instance) foreignList(src netip.Addr, adv *Advert) {
 		in.log.Warn("advert for our VRID carries a different address list: another cluster on this link uses the same vrid?",
 			"from", src, "vrid", adv.VRID, "their_addrs", adv.Addrs, "our_addrs", in.cfg.Machine.VIPs)
 	}
+}
+
+func (in *Instance) noteLate(d time.Duration) {
+	in.mu.Lock()
+	in.snap.MaxTimerLate = max(in.snap.MaxTimerLate, d)
+	in.mu.Unlock()
+}
+
+func (in *Instance) noteGap(d time.Duration) {
+	in.mu.Lock()
+	in.snap.MaxAdvertGap = max(in.snap.MaxAdvertGap, d)
+	in.mu.Unlock()
 }
 
 // publish refreshes the snapshot Status returns.

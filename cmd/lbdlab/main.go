@@ -43,8 +43,15 @@ func main() {
 		fs.DurationVar(&cfg.Advert, "advert", 100*time.Millisecond, "advert_interval of both nodes")
 		fs.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "how long to load the master")
 		fs.IntVar(&cfg.Streams, "streams", 16, "concurrent bulk streams through the master's proxy")
+		fs.IntVar(&cfg.Burners, "burners", 6, "busy-looping processes competing for the CPU")
 		fs.Parse(args)
 		err = drill.Soak(ctx, options(*bin), cfg)
+	case "burn":
+		// A busy loop until killed: CPU pressure for soak.
+		for ctx.Err() == nil {
+			for i := 0; i < 1e7; i++ {
+			}
+		}
 	case "probe":
 		cfg := probe.Config{}
 		fs.StringVar(&cfg.Target, "target", "198.18.0.100:80", "host:port to probe")

@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-
 )
 
 // DrillConfig sizes a drill.
@@ -204,4 +203,3 @@ func failed(ss []sample) int {
 	}
 	return n
 }
-

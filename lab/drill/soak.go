@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ type SoakConfig struct {
 	Advert   time.Duration // advert_interval of both nodes
 	Duration time.Duration // how long to load the master
 	Streams  int           // concurrent proxied streams driving the load
+	Burners  int           // extra busy-looping processes on the machine
 }
 
 // Soak checks that a busy proxy does not cause false failovers: two lbd
@@ -59,11 +61,18 @@ func Soak(ctx context.Context, opts Options, cfg SoakConfig) error {
 	}
 	before := [2]admin.Instance{c.instance(0), c.instance(1)}
 	cpu0 := procCPU(c.nodes[0].proc.Pid())
-	fmt.Fprintf(out, "soak: advert %v, %d streams through lb1's proxy for %v\n", cfg.Advert, cfg.Streams, cfg.Duration)
+	fmt.Fprintf(out, "soak: advert %v, %d streams through lb1's proxy and %d busy processes for %v\n", cfg.Advert, cfg.Streams, cfg.Burners, cfg.Duration)
 
 	var moved atomic.Int64
 	lctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	for i := 0; i < cfg.Burners; i++ {
+		b := exec.CommandContext(lctx, opts.Probe[0], "burn")
+		if err := b.Start(); err != nil {
+			return err
+		}
+		c.wg.Go(func() { b.Wait() })
+	}
 	var wg sync.WaitGroup
 	buf := make([]byte, 256<<10)
 	for i := 0; i < cfg.Streams; i++ {
@@ -99,6 +108,8 @@ func Soak(ctx context.Context, opts Options, cfg SoakConfig) error {
 	fmt.Fprintf(out, "  lb1 adverts sent %d; lb2 adverts received %d (expected about %d)\n",
 		after[0].Counters["adverts_sent"]-before[0].Counters["adverts_sent"],
 		after[1].Counters["adverts_received"]-before[1].Counters["adverts_received"], int(took/cfg.Advert))
+	fmt.Fprintf(out, "  advert loop: lb1 woke at most %v late; lb2 saw at most %v between two adverts (interval %v)\n",
+		after[0].MaxTimerLate.Round(time.Microsecond), after[1].MaxAdvertGap.Round(time.Microsecond), cfg.Advert)
 	fmt.Fprintf(out, "  false failovers: %d (lb2 became master %d times; lb1 now %s, lb2 %s)\n",
 		falseFailovers, falseFailovers, after[0].State, after[1].State)
 	if falseFailovers != 0 || after[0].State != "MASTER" {

@@ -67,7 +67,9 @@ func TestRunAgainstServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer
 	done := make(chan error)
-	go func() { done <- Run(ctx, Config{Target: ln.Addr().String(), Every: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, &out) }()
+	go func() {
+		done <- Run(ctx, Config{Target: ln.Addr().String(), Every: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}, &out)
+	}()
 	for served.Load() < 5 {
 		time.Sleep(time.Millisecond)
 	}

@@ -15,7 +15,7 @@ type Window struct {
 	// LastOld is the send time of the last good answer from From before
 	// the switch, FirstNew that of the first good answer from To.
 	LastOld, FirstNew time.Time
-	Failed           int // probes sent between them that got no answer
+	Failed            int // probes sent between them that got no answer
 }
 
 // Duration is the unavailability window: FirstNew − LastOld. 10–20 ms
