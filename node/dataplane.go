@@ -211,3 +211,18 @@ func (d *dataPlane) setBackendState(pool, addr, cmd string) error {
 	s := map[string]balance.State{admin.CmdDrain: balance.StateDraining, admin.CmdEnable: balance.StateUp, admin.CmdDisable: balance.StateDisabled}[cmd]
 	return p.SetState(addr, s)
 }
+
+// servingPools reports poolServing for every pool.
+func (d *dataPlane) servingPools() map[string]bool {
+	d.mu.Lock()
+	names := make([]string, 0, len(d.pools))
+	for n := range d.pools {
+		names = append(names, n)
+	}
+	d.mu.Unlock()
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = d.poolServing(n)
+	}
+	return m
+}

@@ -28,16 +28,7 @@ func (n *Node) handle(_ context.Context, req admin.Request) admin.Response {
 		if len(req.Args) == 1 {
 			name = req.Args[0]
 		}
-		err := n.vr.each(name, func(v *vrrpInstance) {
-			if req.Cmd == admin.CmdDemote {
-				n.log.Info("demoted by lbctl", "instance", v.cfg.Name)
-				v.in.Demote()
-			} else {
-				n.log.Info("promoted by lbctl", "instance", v.cfg.Name)
-				v.in.Promote()
-			}
-		})
-		if err != nil {
+		if err := n.vr.setDemoted(name, req.Cmd == admin.CmdDemote); err != nil {
 			return admin.ErrorResponse(err)
 		}
 		return admin.OKResponse(n.Status())
@@ -82,7 +73,11 @@ func (n *Node) Status() admin.Status {
 		Frontends:    []admin.Frontend{},
 		Pools:        []admin.Pool{},
 	}
-	n.vr.status(cfg, &st)
+	if ins, err := n.vr.instances(); err != nil {
+		n.log.Warn("asking the VRRP process for status", "err", err)
+	} else {
+		st.Instances = ins
+	}
 	n.dp.status(cfg, &st)
 	return st
 }

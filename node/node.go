@@ -27,6 +27,9 @@ type Options struct {
 	Reload <-chan os.Signal
 	// StopTimeout bounds the orderly stop after ctx is cancelled.
 	StopTimeout time.Duration
+	// VRRPChild is the command that starts the VRRP process (see
+	// RunVRRPChild): lbd runs itself with -vrrp-child.
+	VRRPChild []string
 }
 
 // DefaultStopTimeout bounds shutdown when Options.StopTimeout is zero.
@@ -49,7 +52,7 @@ type Node struct {
 	admin *admin.Server
 	http  *httpListener
 	dp    *dataPlane
-	vr    *vrrpSet
+	vr    *vrrpProc
 }
 
 // Run loads the configuration, starts every part and serves until ctx is
@@ -71,7 +74,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	n := &Node{opts: opts, log: opts.Logger.With("component", "node"), started: time.Now(), cfg: cfg, loadedAt: time.Now()}
 	n.dp = newDataPlane(opts.Logger.With("component", "proxy"))
-	n.vr = newVRRPSet(n.dp, opts.Logger.With("component", "vrrp"))
 	return n.run(ctx)
 }
 
@@ -101,6 +103,11 @@ func (n *Node) run(ctx context.Context) error {
 		n.stop()
 		return err
 	}
+	n.vr, err = startVRRPProc(n.opts.VRRPChild, n.dp, n.opts.Logger.With("component", "vrrp"))
+	if err != nil {
+		n.stop()
+		return err
+	}
 	if err := n.vr.apply(cfg); err != nil {
 		n.stop()
 		return err
@@ -126,7 +133,9 @@ func (n *Node) stop() error {
 	var errs []error
 	// VRRP first: masters hand the VIPs over (priority 0) while the proxy
 	// still serves what reaches it, then the proxy finishes.
-	n.vr.stop()
+	if n.vr != nil {
+		n.vr.close()
+	}
 	errs = append(errs, n.dp.stop(ctx))
 	if n.http != nil {
 		errs = append(errs, n.http.stop(ctx))

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,7 @@ type vrrpInstance struct {
 	conn  *vrrp.RawConn
 	owner *vip.Owner
 	log   *slog.Logger
-	dp    *dataPlane
+	pools poolView
 
 	stop     chan struct{}
 	wg       sync.WaitGroup // run loop, watchers, notify scripts
@@ -43,7 +44,7 @@ type vrrpInstance struct {
 
 // startVRRP starts one instance: it removes VIPs a crashed lbd left behind,
 // opens the raw socket and starts the election in Init → Backup.
-func startVRRP(cfg config.VRRP, dp *dataPlane, log *slog.Logger) (*vrrpInstance, error) {
+func startVRRP(cfg config.VRRP, pools poolView, log *slog.Logger) (*vrrpInstance, error) {
 	log = log.With("instance", cfg.Name)
 	local, err := localAddr(cfg)
 	if err != nil {
@@ -61,7 +62,7 @@ func startVRRP(cfg config.VRRP, dp *dataPlane, log *slog.Logger) (*vrrpInstance,
 	for i, t := range cfg.Tracks {
 		tracks[i] = vrrp.Track{Name: trackName(t), Weight: t.Weight}
 	}
-	v := &vrrpInstance{cfg: cfg, log: log, dp: dp, stop: make(chan struct{})}
+	v := &vrrpInstance{cfg: cfg, log: log, pools: pools, stop: make(chan struct{})}
 	v.owner = vip.New(vip.Config{
 		Interface: cfg.Interface, VIPs: cfg.VIPs, GARPRepeat: cfg.GARPRepeat,
 		GARPInterval: cfg.GARPInterval.D(), GARPRefresh: cfg.GARPRefresh.D(),
@@ -189,7 +190,8 @@ func (v *vrrpInstance) StateChanged(from, to vrrp.State, prio uint8) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, v.cfg.Notify, v.cfg.Name, to.String(), strconv.Itoa(int(prio))).CombinedOutput()
+	name, args := vrrp.NormalPriorityCommand(v.cfg.Notify, v.cfg.Name, to.String(), strconv.Itoa(int(prio)))
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	if err != nil {
 		v.log.Warn("notify script failed", "script", v.cfg.Notify, "err", err, "output", string(out))
 	}
@@ -221,7 +223,7 @@ func (v *vrrpInstance) watch() {
 			case tr.Interface != "":
 				fail = !linkUp(tr.Interface)
 			case tr.Pool != "":
-				fail = !v.dp.poolServing(tr.Pool)
+				fail = !v.pools.poolServing(tr.Pool)
 			default:
 				continue
 			}
@@ -261,7 +263,8 @@ func (v *vrrpInstance) runScriptTrack(i int, tr config.Track) {
 	ok, bad := 0, 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), tr.Timeout.D())
-		err := exec.CommandContext(ctx, tr.Script).Run()
+		name, args := vrrp.NormalPriorityCommand(tr.Script)
+		err := exec.CommandContext(ctx, name, args...).Run()
 		cancel()
 		if err == nil {
 			ok, bad = ok+1, 0
@@ -348,15 +351,20 @@ func (v *vrrpInstance) status() admin.Instance {
 
 // vrrpSet owns every running instance.
 type vrrpSet struct {
-	log *slog.Logger
-	dp  *dataPlane
+	log   *slog.Logger
+	pools poolView
 
 	mu  sync.Mutex // guards all
 	ins map[string]*vrrpInstance
 }
 
-func newVRRPSet(dp *dataPlane, log *slog.Logger) *vrrpSet {
-	return &vrrpSet{log: log, dp: dp, ins: map[string]*vrrpInstance{}}
+// poolView tells pool tracks whether a pool can serve.
+type poolView interface {
+	poolServing(name string) bool
+}
+
+func newVRRPSet(pools poolView, log *slog.Logger) *vrrpSet {
+	return &vrrpSet{log: log, pools: pools, ins: map[string]*vrrpInstance{}}
 }
 
 // apply starts, keeps, restarts or stops instances to match cfg. An
@@ -376,7 +384,7 @@ func (s *vrrpSet) apply(cfg *config.Config) error {
 			old.close()
 			delete(s.ins, vc.Name)
 		}
-		v, err := startVRRP(vc, s.dp, s.log)
+		v, err := startVRRP(vc, s.pools, s.log)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -428,12 +436,18 @@ func (s *vrrpSet) each(name string, fn func(*vrrpInstance)) error {
 	return nil
 }
 
-func (s *vrrpSet) status(cfg *config.Config, st *admin.Status) {
+// instances reports every running instance, in name order.
+func (s *vrrpSet) instances() []admin.Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, vc := range cfg.VRRP {
-		if v := s.ins[vc.Name]; v != nil {
-			st.Instances = append(st.Instances, v.status())
-		}
+	names := make([]string, 0, len(s.ins))
+	for n := range s.ins {
+		names = append(names, n)
 	}
+	slices.Sort(names)
+	out := make([]admin.Instance, 0, len(names))
+	for _, n := range names {
+		out = append(out, s.ins[n].status())
+	}
+	return out
 }

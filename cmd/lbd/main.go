@@ -28,6 +28,7 @@ func main() {
 		printDefaults = flag.Bool("print-defaults", false, "print every default setting as TOML and exit")
 		logFormat     = flag.String("log-format", "text", "log format: text or json")
 		logLevel      = flag.String("log-level", "info", "log level: debug, info, warn or error")
+		vrrpChild     = flag.Bool("vrrp-child", false, "internal: run as lbd's VRRP process, controlled on fd 3")
 	)
 	flag.Parse()
 	switch {
@@ -52,9 +53,26 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *vrrpChild {
+		// The parent reloads; a SIGHUP sent to the whole group is not ours.
+		signal.Ignore(syscall.SIGHUP)
+		if err := node.RunVRRPChild(ctx, os.NewFile(3, "vrrp-ctl"), log.With("component", "vrrp", "pid", os.Getpid())); err != nil {
+			log.Error("VRRP process failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	err = node.Run(ctx, node.Options{ConfigPath: *cfgPath, Version: version, Logger: log, Reload: hup})
+	self, err := os.Executable()
+	if err != nil {
+		log.Error("lbd cannot find its own executable", "err", err)
+		os.Exit(1)
+	}
+	err = node.Run(ctx, node.Options{
+		ConfigPath: *cfgPath, Version: version, Logger: log, Reload: hup,
+		VRRPChild: []string{self, "-vrrp-child", "-log-format", *logFormat, "-log-level", *logLevel},
+	})
 	if err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) {
