@@ -54,6 +54,7 @@ type Frontend struct {
 type Pool struct {
 	Name      string    `json:"name"`
 	Algorithm string    `json:"algorithm"`
+	Healthy   int       `json:"healthy"` // backends passing health checks
 	Backends  []Backend `json:"backends"`
 }
 
@@ -67,6 +68,17 @@ type Backend struct {
 	Total           uint64 `json:"total"`
 	BytesIn         uint64 `json:"bytes_in"`
 	BytesOut        uint64 `json:"bytes_out"`
+
+	// Health: healthy, degraded (failing, still in rotation) or unhealthy.
+	Health            string        `json:"health"`
+	ConsecutiveOK     int           `json:"consecutive_ok"`
+	ConsecutiveFail   int           `json:"consecutive_fail"`
+	LastCheck         string        `json:"last_check,omitempty"` // "HTTP 200", "connect: connection refused"
+	LastLatency       time.Duration `json:"last_latency_ns,omitempty"`
+	LastCheckAt       time.Time     `json:"last_check_at,omitempty"`
+	Ejections         int           `json:"ejections"`
+	Ejected           bool          `json:"ejected,omitempty"`
+	SlowStartPermille int           `json:"slow_start_permille"`
 }
 
 // VersionInfo is the answer to the version command.

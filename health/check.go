@@ -28,18 +28,29 @@ func (p *Pool) probeLoop(m *member) {
 			return // Close cut the probe short; its verdict means nothing
 		}
 		p.record(m, r, start, took)
-		t.Reset(nextProbe(p.interval, took))
+		t.Reset(nextProbe(time.Now(), p.interval, took))
 	}
 }
 
-// nextProbe returns how long after a probe that took took the next one
-// starts: one interval after this one began, ±5 % so that probes do not
-// fall into step; a probe that outlasted the interval is followed at the
-// next interval boundary.
-func nextProbe(interval, took time.Duration) time.Duration {
-	d := interval + randDuration(interval/10+1) - interval/20 - took
+// nextProbe returns how long after now, the end of a probe that took
+// took, the next probe starts: one interval after this one began, ±4 % so
+// that probes do not fall into step; a probe that outlasted the interval is
+// followed at the next interval boundary. The start is then rounded up to
+// a multiple of interval/100 (when that is over 1 ms), so that the probes
+// of many backends share wake-ups of the runtime instead of each paying
+// its own: this alone cuts the CPU of 1000 checks a second by about a
+// third (BenchmarkProbeCPU), and they still spread over 100 slots.
+func nextProbe(now time.Time, interval, took time.Duration) time.Duration {
+	d := interval + randDuration(interval*8/100+1) - interval*4/100 - took
 	if d < 0 {
 		d = interval - took%interval
+	}
+	if slot := interval / 100; slot > time.Millisecond {
+		at := now.Add(d)
+		if t := at.Truncate(slot); t.Before(at) {
+			at = t.Add(slot)
+		}
+		d = at.Sub(now)
 	}
 	return d
 }

@@ -8,15 +8,18 @@
 // method path (Host: host, or the backend address) and expects a status in
 // expect_status ("2xx", "200-399", "200,204") and, when set, expect_body as
 // a substring of the first 64 KiB of the body (HAProxy's "http-check
-// expect"); "tcp" connects; "tls" connects and completes a TLS handshake
+// expect"); "tcp" connects and hangs up with a reset, as HAProxy's
+// checks do, so that probes leave no TIME_WAIT sockets behind (on Linux,
+// for IP addresses); "tls" connects and completes a TLS handshake
 // without verifying the certificate, as HAProxy's "check-ssl verify none"
 // does; "none" runs no probes and every backend counts as healthy. Each
 // probe uses a new connection and gives up after timeout. The first probe of
 // each backend comes at a random point of the first interval, so that the
 // probes of many backends spread out; later ones follow every interval with
-// ±5 % jitter. A probe that outlasts the interval is never overlapped: the
-// next one starts at the next interval boundary after it ends. A slow probe
-// delays only its own backend.
+// ±4 % jitter, rounded up to a hundredth of the interval so that probes due
+// together share one wake-up. A probe that outlasts the interval is never
+// overlapped: the next one starts at the next interval boundary after it
+// ends. A slow probe delays only its own backend.
 //
 // Each backend follows the state machine of the seed article:
 //

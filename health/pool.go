@@ -119,14 +119,18 @@ func NewPool(cfg config.Pool, backends []*balance.Backend, log *slog.Logger, opt
 	for _, o := range opts {
 		o(p)
 	}
-	now := time.Now()
-	for i, b := range backends {
+	seen := make(map[*balance.Backend]bool, len(backends))
+	for i, b := range backends { // check them all before changing any
 		if b == nil {
 			return nil, fmt.Errorf("health: pool %q: backend %d is nil", cfg.Name, i)
 		}
-		if p.byBackend[b] != nil {
+		if seen[b] {
 			return nil, fmt.Errorf("health: pool %q: backend %s is listed twice", cfg.Name, b.Address())
 		}
+		seen[b] = true
+	}
+	now := time.Now()
+	for _, b := range backends {
 		m := &member{b: b, addr: b.Address()}
 		if b.State() == balance.StateDown && p.prober != nil {
 			m.state = Unhealthy
@@ -213,166 +217,6 @@ func (p *Pool) Close() {
 			c.close()
 		}
 	})
-}
-
-// Healthy returns how many backends are in rotation as far as health is
-// concerned: not UNHEALTHY and not ejected. Operator states (drain,
-// disable) do not count. Zero is the proxy's cue for its panic setting.
-func (p *Pool) Healthy() int { return int(p.healthy.Load()) }
-
-// Available reports whether the pool has at least one healthy backend.
-func (p *Pool) Available() bool { return p.Healthy() > 0 }
-
-// Watch returns a channel that holds whether the pool has at least one
-// healthy backend: the current value at once, then each change. A slow
-// reader misses intermediate values but always gets the latest one, as a
-// VRRP pool track wants. The channel is closed by Close.
-func (p *Pool) Watch() <-chan bool {
-	ch := make(chan bool, 1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		close(ch)
-		return ch
-	}
-	ch <- p.available
-	p.watchers = append(p.watchers, ch)
-	return ch
-}
-
-// recount refreshes Healthy and publishes a change of availability. It
-// runs with p.mu held.
-func (p *Pool) recount() {
-	n := p.count()
-	p.healthy.Store(int32(n))
-	avail := n > 0
-	if avail == p.available {
-		return
-	}
-	p.available = avail
-	if avail {
-		p.log.Info("pool has a healthy backend again", "healthy", n)
-	} else {
-		p.log.Warn("pool has no healthy backend", "backends", len(p.members))
-	}
-	for _, w := range p.watchers {
-		select { // only this goroutine sends (p.mu), so after the drain the send cannot block
-		case <-w:
-		default:
-		}
-		w <- avail
-	}
-}
-
-// count returns how many backends are in rotation; p.mu is held.
-func (p *Pool) count() int {
-	n := 0
-	for _, m := range p.members {
-		if m.inRotation() {
-			n++
-		}
-	}
-	return n
-}
-
-// change applies fn to m's guarded fields, then brings the backend, the
-// slow-start ramp and the pool's count in line. It runs with p.mu held.
-func (p *Pool) change(m *member, now time.Time, fn func()) {
-	was := m.inRotation()
-	fn()
-	is := m.inRotation()
-	switch {
-	case !was && is && p.slowStart > 0:
-		// Lower the weight before the backend re-enters, never after.
-		_ = m.b.SetWeightPermille(100)
-		m.ramping, m.rampStart = true, now
-		p.wake()
-	case was && !is:
-		m.ramping = false // starts again from 10 % on return
-	}
-	p.syncBackend(m)
-	if was != is {
-		p.recount()
-	}
-}
-
-// syncBackend sets the backend's Up/Down state and ejection to match m.
-// Draining and Disabled belong to the operator and are left alone.
-func (p *Pool) syncBackend(m *member) {
-	want := balance.StateUp
-	if m.state == Unhealthy {
-		want = balance.StateDown
-	}
-	if cur := m.b.State(); cur != want && (cur == balance.StateUp || cur == balance.StateDown) {
-		_ = m.b.SetState(want)
-	}
-	if m.b.Ejected() != m.ejected {
-		m.b.SetEjected(m.ejected)
-	}
-	m.ejectedNow.Store(m.ejected)
-}
-
-// wake makes run look at ejections and ramps again.
-func (p *Pool) wake() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
-
-// run ends ejections and steps slow-start ramps, sleeping until the next
-// one is due.
-func (p *Pool) run() {
-	defer p.wg.Done()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		p.mu.Lock()
-		next := p.tick(time.Now())
-		p.mu.Unlock()
-		if next.IsZero() {
-			t.Stop()
-		} else {
-			t.Reset(time.Until(next))
-		}
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.kick:
-		case <-t.C:
-		}
-	}
-}
-
-// tick ends the ejections that are due and steps every ramp; it returns
-// when it wants to run again (zero: nothing pending). p.mu is held.
-func (p *Pool) tick(now time.Time) time.Time {
-	var next time.Time
-	due := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	for _, m := range p.members {
-		if m.ejected {
-			if now.Before(m.until) {
-				due(m.until)
-			} else {
-				p.endEjection(m, now)
-			}
-		}
-		if m.ramping {
-			pm := balance.SlowStartPermille(now.Sub(m.rampStart), p.slowStart)
-			_ = m.b.SetWeightPermille(pm)
-			if pm < 1000 {
-				due(now.Add(p.rampStep))
-			} else {
-				m.ramping = false
-				p.log.Debug("slow start done", "backend", m.addr)
-			}
-		}
-	}
-	return next
 }
 
 // Snapshot returns the status of every backend, in the order NewPool got

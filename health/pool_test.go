@@ -48,8 +48,12 @@ func TestNewPoolRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			tc.edit(&cfg)
+			bs[0].SetEjected(true) // a rejected pool changes nothing
 			if _, err := NewPool(cfg, tc.backends, nil); err == nil || err.Error() != tc.want {
 				t.Errorf("NewPool error = %v, want %q", err, tc.want)
+			}
+			if !bs[0].Ejected() {
+				t.Error("rejected NewPool changed a backend")
 			}
 		})
 	}

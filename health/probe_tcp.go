@@ -16,7 +16,12 @@ type tcpProber struct {
 }
 
 func (p *tcpProber) Probe(ctx context.Context, addr string) Result {
-	var d net.Dialer
+	if !p.tls {
+		if r, ok := connectProbe(ctx, addr, p.timeout); ok {
+			return r
+		}
+	}
+	d := net.Dialer{KeepAlive: -1} // no keepalive options for a connection that lives microseconds
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return Result{Text: describe(ctx, err, p.timeout)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,9 +133,17 @@ func TestTCPAndTLSProbes(t *testing.T) {
 			c.Close()
 		}
 	}()
-	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the check hangs up after the handshake
+	tlsSrv.StartTLS()
 	defer tlsSrv.Close()
 	closed := closedPort(t)
+	plain6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("IPv6 loopback: %v", err)
+	}
+	defer plain6.Close()
+	_, port, _ := net.SplitHostPort(plain.Addr().String())
 
 	for _, tc := range []struct {
 		name, typ, addr string
@@ -143,6 +152,8 @@ func TestTCPAndTLSProbes(t *testing.T) {
 	}{
 		{"tcp open", "tcp", plain.Addr().String(), true, "connected"},
 		{"tcp closed port", "tcp", closed, false, "connect: connection refused"},
+		{"tcp IPv6", "tcp", plain6.Addr().String(), true, "connected"},
+		{"tcp host name", "tcp", net.JoinHostPort("localhost", port), true, "connected"},
 		{"tls handshake (certificate not verified)", "tls", tlsSrv.Listener.Addr().String(), true, "TLS 1.3"},
 		{"tls against a plain server", "tls", plain.Addr().String(), false, "TLS handshake: "},
 		{"tls closed port", "tls", closed, false, "connect: connection refused"},

@@ -286,13 +286,42 @@ func TestSlowProbeSkipsToNextInterval(t *testing.T) {
 		}
 		for i := 1; i < len(s.probes); i++ {
 			// 12 s probes at a 5 s interval: the next starts at the
-			// boundary after the probe ends, 15 s after the last began.
-			if gap := s.probes[i].Sub(s.probes[i-1]); gap != 15*time.Second {
-				t.Errorf("probes %d and %d are %v apart, want 15s", i-1, i, gap)
+			// boundary after the probe ends, 15 s after the last began
+			// (and up to one 50 ms slot later, see nextProbe).
+			if gap := s.probes[i].Sub(s.probes[i-1]); gap < 15*time.Second || gap > 15*time.Second+50*time.Millisecond {
+				t.Errorf("probes %d and %d are %v apart, want 15s (+ up to 50ms)", i-1, i, gap)
 			}
 		}
 		if len(s.probes) < 5 {
 			t.Errorf("%d probes in 100 s, want at least 5", len(s.probes))
+		}
+	})
+}
+
+func TestNewPoolContinuesARamp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A reload builds a new Pool over a backend halfway up its ramp.
+		cfg := testConfig()
+		cfg.Health.Type = "none"
+		cfg.SlowStart = dur(10 * time.Second)
+		bs := newBackends(t, 1)
+		if err := bs[0].SetWeightPermille(550); err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPool(cfg, bs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Start()
+		defer p.Close()
+		var got []int
+		for range 3 {
+			synctest.Wait()
+			got = append(got, bs[0].WeightPermille())
+			time.Sleep(2500 * time.Millisecond)
+		}
+		if diff := cmp.Diff([]int{550, 750, 1000}, got); diff != "" {
+			t.Errorf("weight permille every 2.5 s after NewPool (-want +got):\n%s", diff)
 		}
 	})
 }

@@ -11,8 +11,10 @@ import (
 
 	"lbd/admin"
 	"lbd/config"
+	"lbd/health"
 	"lbd/proxy"
 	"lbd/proxy/balance"
+	"lbd/proxy/httpproxy"
 )
 
 // frontendGrace is how long a frontend removed by a reload lets its open
@@ -31,6 +33,7 @@ type frontend interface {
 var (
 	_ frontend = (*proxy.TCPFrontend)(nil)
 	_ frontend = (*proxy.UDPFrontend)(nil)
+	_ frontend = (*httpproxy.Frontend)(nil)
 )
 
 // listen binds a new frontend of fc's mode.
@@ -41,6 +44,8 @@ func (d *dataPlane) listen(fc config.Frontend, pools proxy.Pools) (frontend, err
 		return proxy.ListenTCP(fc, pool, d.log)
 	case "udp":
 		return proxy.ListenUDP(fc, pool, d.affinity, d.log)
+	case "http":
+		return httpproxy.Listen(fc, pools, d.affinity, d.log)
 	}
 	return nil, fmt.Errorf("node: frontend %s: mode %q is not served by this build of lbd", fc.Name, fc.Mode)
 }
@@ -51,6 +56,7 @@ type dataPlane struct {
 
 	mu        sync.Mutex // guards the maps
 	pools     proxy.Pools
+	health    map[string]*health.Pool
 	frontends map[string]frontend
 
 	retiring sync.WaitGroup // frontends removed by a reload, finishing
@@ -59,14 +65,14 @@ type dataPlane struct {
 }
 
 func newDataPlane(log *slog.Logger) *dataPlane {
-	return &dataPlane{log: log, affinity: proxy.NewLocalAffinity(), pools: proxy.Pools{}, frontends: map[string]frontend{}}
+	return &dataPlane{log: log, affinity: proxy.NewLocalAffinity(), pools: proxy.Pools{}, health: map[string]*health.Pool{}, frontends: map[string]frontend{}}
 }
 
 // supported reports a frontend mode this build cannot serve yet.
 func supported(cfg *config.Config) error {
 	var errs []error
 	for _, f := range cfg.Frontends {
-		if f.Mode != "tcp" && f.Mode != "udp" {
+		if f.Mode != "tcp" && f.Mode != "udp" && f.Mode != "http" {
 			errs = append(errs, fmt.Errorf("node: frontend %s: mode %q is not served by this build of lbd", f.Name, f.Mode))
 		}
 	}
@@ -81,17 +87,37 @@ func (d *dataPlane) apply(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	pools := make(proxy.Pools, len(cfg.Pools))
+	checkers := make(map[string]*health.Pool, len(cfg.Pools))
+	var newCheckers []*health.Pool
+	fail := func(err error) error {
+		for _, h := range newCheckers {
+			h.Close()
+		}
+		return err
+	}
 	for _, pc := range cfg.Pools {
 		prev := d.pools[pc.Name]
 		if prev != nil && reflect.DeepEqual(prev.Config(), pc) {
 			pools[pc.Name] = prev
+			checkers[pc.Name] = d.health[pc.Name]
 			continue
 		}
 		p, err := proxy.NewPool(pc, prev, d.log)
 		if err != nil {
-			return err
+			return fail(err)
 		}
+		bbs := make([]*balance.Backend, len(p.Backends()))
+		for i, b := range p.Backends() {
+			bbs[i] = b.Backend
+		}
+		h, err := health.NewPool(pc, bbs, d.log.With("component", "health"))
+		if err != nil {
+			return fail(err)
+		}
+		p.SetHealth(h)
+		newCheckers = append(newCheckers, h)
 		pools[pc.Name] = p
+		checkers[pc.Name] = h
 	}
 
 	frontends := make(map[string]frontend, len(cfg.Frontends))
@@ -106,7 +132,7 @@ func (d *dataPlane) apply(cfg *config.Config) error {
 			for _, s := range started {
 				s.Close(context.Background())
 			}
-			return err
+			return fail(err)
 		}
 		started = append(started, f)
 		frontends[fc.Name] = f
@@ -130,7 +156,15 @@ func (d *dataPlane) apply(cfg *config.Config) error {
 	for _, f := range started {
 		f.Start()
 	}
-	d.pools, d.frontends = pools, frontends
+	for name, h := range d.health {
+		if checkers[name] != h {
+			h.Close()
+		}
+	}
+	for _, h := range newCheckers {
+		h.Start()
+	}
+	d.pools, d.frontends, d.health = pools, frontends, checkers
 	return nil
 }
 
@@ -147,6 +181,12 @@ func (d *dataPlane) stop(ctx context.Context) error {
 	}
 	wg.Wait()
 	d.retiring.Wait()
+	d.mu.Lock()
+	for _, h := range d.health {
+		h.Close()
+	}
+	d.health = map[string]*health.Pool{}
+	d.mu.Unlock()
 	close(errs)
 	var all []error
 	for err := range errs {
@@ -169,14 +209,29 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 	}
 	for _, pc := range cfg.Pools {
 		ps := admin.Pool{Name: pc.Name, Algorithm: pc.Algorithm, Backends: []admin.Backend{}}
+		hs := map[string]health.BackendHealth{}
+		if h := d.health[pc.Name]; h != nil {
+			ps.Healthy = h.Healthy()
+			for _, bh := range h.Snapshot() {
+				hs[bh.Address] = bh
+			}
+		}
 		if p := d.pools[pc.Name]; p != nil {
 			for _, b := range p.Backends() {
 				s := b.Stats()
-				ps.Backends = append(ps.Backends, admin.Backend{
+				bh := hs[b.Address()]
+				ab := admin.Backend{
 					Address: b.Address(), State: b.State().String(), Weight: b.Weight(),
 					EffectiveWeight: b.EffectiveWeight() / 1000, Active: int64(b.Active()),
 					Total: s.Total, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
-				})
+					Health: bh.State.String(), ConsecutiveOK: bh.ConsecutiveOK, ConsecutiveFail: bh.ConsecutiveFail,
+					LastCheck: bh.LastResult, LastLatency: bh.LastLatency, LastCheckAt: bh.LastCheck,
+					Ejections: bh.Ejections, Ejected: bh.Ejected, SlowStartPermille: bh.WeightPermille,
+				}
+				if b.Ejected() {
+					ab.State = "ejected"
+				}
+				ps.Backends = append(ps.Backends, ab)
 			}
 		}
 		st.Pools = append(st.Pools, ps)

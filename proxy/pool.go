@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lbd/config"
+	"lbd/health"
 	"lbd/proxy/balance"
 )
 
@@ -49,6 +50,21 @@ type Pool struct {
 	byBal    map[*balance.Backend]*Backend
 	log      *slog.Logger
 	dialer   net.Dialer
+
+	health  atomic.Pointer[health.Pool] // passive outlier detection, when set
+	panicRR atomic.Uint64               // round robin of panic = "route_all"
+}
+
+// SetHealth makes the pool report every connection's outcome to h, which
+// judges outliers from real traffic.
+func (p *Pool) SetHealth(h *health.Pool) { p.health.Store(h) }
+
+// Report tells the pool's health checker how a connection or request to
+// the backend went. Cheap enough for every request.
+func (b *Backend) Report(o health.Outcome) {
+	if h := b.pool.health.Load(); h != nil {
+		h.Report(b.Backend, o)
+	}
 }
 
 // NewPool builds a pool from its configuration. Backends of prev (the pool
@@ -118,6 +134,9 @@ func (p *Pool) Backend(addr string) *Backend {
 func (p *Pool) Pick(key balance.Key, ex *balance.Exclude) *Backend {
 	for {
 		bb := p.bal.Pick(key, *ex)
+		if bb == nil && p.cfg.Panic == "route_all" {
+			bb = p.panicPick(ex)
+		}
 		if bb == nil || !ex.Add(bb) {
 			return nil
 		}
@@ -126,6 +145,22 @@ func (p *Pool) Pick(key balance.Key, ex *balance.Exclude) *Backend {
 		}
 		// It filled up between Pick and TryInc: try another.
 	}
+}
+
+// panicPick is `panic = "route_all"`: when no backend is usable, spread
+// requests over the ones health checks took out (not those an operator
+// drained or disabled), as HAProxy and Envoy do in panic mode, rather than
+// answer 503.
+func (p *Pool) panicPick(ex *balance.Exclude) *balance.Backend {
+	n := len(p.backends)
+	start := int(p.panicRR.Add(1))
+	for i := 0; i < n; i++ {
+		b := p.backends[(start+i)%n].Backend
+		if b.State() == balance.StateDown && b.Weight() > 0 && !ex.Has(b) {
+			return b
+		}
+	}
+	return nil
 }
 
 // Release ends one connection or request counted by Pick.
@@ -182,10 +217,12 @@ func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, e
 		c, err := p.dialer.DialContext(ctx, "tcp", b.Address())
 		if err == nil {
 			b.CountConnect(time.Since(start))
+			b.Report(health.Success)
 			return b, c, nil
 		}
 		b.Release()
 		b.CountFailure()
+		b.Report(health.ConnectError)
 		lastErr = err
 		p.log.Debug("backend connect failed", "backend", b.Address(), "err", err)
 		if ctx.Err() != nil {

@@ -46,15 +46,15 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 	tw.Flush()
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nPOOL\tALGORITHM\tBACKEND\tSTATE\tWEIGHT\tEFFECTIVE\tACTIVE\tTOTAL\tIN\tOUT")
+	fmt.Fprintln(tw, "\nPOOL\tALGORITHM\tBACKEND\tSTATE\tHEALTH\tWEIGHT\tEFFECTIVE\tACTIVE\tTOTAL\tIN\tOUT\tLAST CHECK")
 	for _, p := range st.Pools {
 		for i, b := range p.Backends {
 			name, algo := p.Name, p.Algorithm
 			if i > 0 {
 				name, algo = "", ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", name, algo, b.Address, b.State,
-				b.Weight, b.EffectiveWeight, b.Active, b.Total, size(b.BytesIn), size(b.BytesOut))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", name, algo, b.Address, b.State,
+				dash(b.Health), b.Weight, b.EffectiveWeight, b.Active, b.Total, size(b.BytesIn), size(b.BytesOut), check(b, now))
 		}
 	}
 	if len(st.Pools) == 0 {
@@ -98,4 +98,12 @@ func size(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// check describes the latest health check: "HTTP 200 1ms, 3s ago".
+func check(b admin.Backend, now time.Time) string {
+	if b.LastCheck == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s %v, %s ago", b.LastCheck, b.LastLatency.Round(time.Millisecond), age(now, b.LastCheckAt))
 }

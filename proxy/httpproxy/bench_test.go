@@ -92,7 +92,7 @@ func newRawClient(tb testing.TB, addr string) *rawClient {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rawClient{c: c, req: []byte("GET /bench HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\n\r\n"), buf: make([]byte, 256<<10)}
+	return &rawClient{c: c, req: []byte("GET /bench HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\n\r\n"), buf: make([]byte, 80<<10)}
 }
 
 var clHeader = []byte("\r\nContent-Length: ")
@@ -170,6 +170,7 @@ func BenchmarkProxyGET(b *testing.B) {
 			b.Cleanup(func() { close(doneCh(rb1)); close(doneCh(rb2)) })
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
+			b.SetParallelism(32) // 64 connections on 2 CPUs, as wrk -c64
 			b.RunParallel(func(pb *testing.PB) {
 				rc := newRawClient(b, f.Addr().String())
 				defer rc.c.Close()
@@ -191,6 +192,7 @@ func BenchmarkDirectGET(b *testing.B) {
 	rb := startRawBackend(b, 13)
 	b.Cleanup(func() { close(doneCh(rb)) })
 	b.ReportAllocs()
+	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		rc := newRawClient(b, rb.ln.Addr().String())
 		defer rc.c.Close()

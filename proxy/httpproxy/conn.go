@@ -54,11 +54,11 @@ type conn struct {
 	state  atomic.Int32
 	accept time.Time
 
-	in      inbuf
-	sc      headScanner
-	head    reqHead
-	fieldsA [maxFields]field
-	m       reqFacts
+	in   inbuf
+	sc   headScanner
+	head reqHead
+	fb   *fieldBufs // while a request is in flight
+	m    reqFacts
 
 	outp *[]byte
 	out  []byte // what goes to the client (or, while sending, to the backend)
@@ -77,17 +77,21 @@ type conn struct {
 	bodyLeft int64       // request body bytes not yet read (Content-Length)
 	chunked  bool
 	abortFn  func()
+	idleFn   func() bool
+	raw      rawIO // plain TCP: the last write of a response and the next read in one wait
 }
 
 func newConn(f *Frontend, c *net.TCPConn) *conn {
 	cn := connStructs.Get().(*conn)
 	if cn.f == nil {
-		cn.head.fields = cn.fieldsA[:0]
 		cn.abortFn = cn.abortCopy
+		cn.idleFn = cn.idle
 		cn.x.init(f)
 	}
 	cn.f, cn.x.f = f, f
 	cn.tcp, cn.nc, cn.secure = c, c, false
+	cn.raw.init(c)
+	cn.raw.after = cn.idleFn
 	cn.state.Store(connNew)
 	cn.accept = time.Now()
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -106,6 +110,7 @@ func (c *conn) free() {
 	c.tcp.Close()
 	c.in.release()
 	c.putOut()
+	c.releaseFields()
 	c.nc, c.tcp = nil, nil
 	c.x.st, c.x.tgt = nil, nil
 	c.head.buf = nil
@@ -141,7 +146,7 @@ func (c *conn) serve() {
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
 			c.tcp.SetDeadline(time.Time{})
 			c.state.Store(connH2)
-			c.f.serveH2(tc, c.client, true, nil)
+			c.f.serveH2(tc, c.client, true)
 			return
 		}
 	}
@@ -160,13 +165,14 @@ func (c *conn) serve() {
 			case errors.Is(err, errH2C):
 				c.state.Store(connH2)
 				pc := &prefixConn{Conn: c.nc, prefix: c.in.data()}
-				c.f.serveH2(pc, c.client, false, nil)
+				c.f.serveH2(pc, c.client, false)
 			}
 			return
 		}
 		keep := c.handle(c.f.st.Load()) // the latest: a reload while idle applies
-		c.putOut()
+		c.releaseFields()
 		if !keep {
+			c.flush()
 			return
 		}
 	}
@@ -179,31 +185,58 @@ func (c *conn) serve() {
 // connection that sent nothing is closed silently.
 func (c *conn) readRequest(st *state) error {
 	c.sc = headScanner{}
-	started := c.in.len() > 0
+	c.wdlSet = false
 	first := c.state.Load() == connNew
-	var dl time.Time
-	switch {
-	case started || first:
-		if st.header > 0 {
-			base := time.Now()
-			if first {
-				base = c.accept
-			}
-			dl = base.Add(st.header)
-		} else if st.idle > 0 {
-			dl = time.Now().Add(st.idle)
+	started := c.in.len() > 0
+	now := time.Now()
+	if first || started {
+		err := c.flush()
+		c.putOut()
+		if err != nil {
+			return err
 		}
-	default:
-		c.state.Store(connIdle)
-		if c.f.closingNow() {
+		base := now
+		if first {
+			base = c.accept
+		}
+		if st.header > 0 {
+			c.nc.SetReadDeadline(base.Add(st.header))
+		} else {
+			c.nc.SetReadDeadline(after(base, st.idle))
+		}
+	} else {
+		c.in.shrink()
+		c.nc.SetReadDeadline(after(now, st.idle))
+		if len(c.out) > 0 && !c.secure {
+			// The end of the last response is still to be written: write
+			// it and wait for the next request in one go (rawIO).
+			nw, nr, err := c.raw.writeRead(c.out, c.in.b[c.in.w:])
+			c.in.w += nr
+			if err == nil && nw < len(c.out) {
+				err = c.writeClient(c.out[nw:])
+			}
+			c.putOut()
+			if err != nil {
+				return err
+			}
+			started = nr > 0
+		} else {
+			err := c.flush()
+			c.putOut()
+			if err != nil {
+				return err
+			}
+		}
+		if !started && !c.idle() {
 			return errClosing
 		}
-		c.in.shrink()
-		if st.idle > 0 {
-			dl = time.Now().Add(st.idle)
+		if started {
+			c.state.Store(connBusy)
+			if st.header > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(st.header))
+			}
 		}
 	}
-	c.nc.SetReadDeadline(dl)
 	for {
 		if c.in.len() > 0 {
 			if first && !c.secure {
@@ -219,6 +252,7 @@ func (c *conn) readRequest(st *state) error {
 			}
 			if n > 0 {
 				c.state.Store(connBusy)
+				c.holdFields()
 				return parseRequestHead(&c.head, c.in.data()[:n])
 			}
 		}
@@ -235,12 +269,28 @@ func (c *conn) readRequest(st *state) error {
 			if isTimeout(err) && started {
 				return errReqTimeout
 			}
-			if errors.Is(err, errHeadTooLarge) {
-				return err
-			}
 			return err
 		}
 	}
+}
+
+// idle marks the connection idle once its response is written; Close may
+// close it from then on. It reports false when Close has begun: the
+// connection ends instead of waiting.
+func (c *conn) idle() bool {
+	if c.state.Load() == connIdle {
+		return !c.f.closingNow()
+	}
+	c.state.Store(connIdle)
+	return !c.f.closingNow()
+}
+
+// after returns the deadline d after t, or none for d <= 0.
+func after(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
 }
 
 // handle forwards one request and writes its response. It reports whether
@@ -299,6 +349,7 @@ func (c *conn) handle(st *state) bool {
 		c.bodyLeft = cl - int64(k)
 		done = c.bodyLeft == 0
 	}
+	x.copyAll = done
 	var start func(*bconn)
 	if !done {
 		start = c.startCopy
@@ -349,6 +400,31 @@ func (c *conn) setRequestID(st *state) {
 
 func (c *conn) genRequestID() {
 	c.reqIDLen = len(appendRequestID(c.reqID[:0]))
+}
+
+// fieldBufs hold the header fields of a request and of its response;
+// connections borrow them only while a request is in flight.
+type fieldBufs struct {
+	req  [maxFields]field
+	resp [maxRespFields]field
+}
+
+var fieldPool = sync.Pool{New: func() any { return new(fieldBufs) }}
+
+func (c *conn) holdFields() {
+	if c.fb == nil {
+		c.fb = fieldPool.Get().(*fieldBufs)
+		c.head.fields = c.fb.req[:0]
+		c.x.resp.fields = c.fb.resp[:0]
+	}
+}
+
+func (c *conn) releaseFields() {
+	if c.fb != nil {
+		fieldPool.Put(c.fb)
+		c.fb = nil
+		c.head.fields, c.x.resp.fields = nil, nil
+	}
 }
 
 func (c *conn) getOut() {

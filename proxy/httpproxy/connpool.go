@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -27,6 +26,7 @@ type bconn struct {
 	c      *net.TCPConn
 	b      *proxy.Backend
 	pool   *connPool
+	raw    rawIO
 	in     inbuf // the response as it arrives; borrowed per request
 	idleAt time.Time
 	reused bool // served a request before this one
@@ -112,6 +112,10 @@ func (p *connPool) dial(ctx context.Context, b *proxy.Backend, timeout time.Dura
 		return nil, err
 	}
 	bc := &bconn{c: c.(*net.TCPConn), b: b, pool: p}
+	if err := bc.raw.init(bc.c); err != nil {
+		c.Close()
+		return nil, err
+	}
 	b.Track(bc)
 	return bc, nil
 }
@@ -177,9 +181,4 @@ func (p *connPool) close() {
 // isTimeout reports a deadline error.
 func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// isEOF reports a connection closed by the peer.
-func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

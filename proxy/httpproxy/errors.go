@@ -44,11 +44,9 @@ var (
 var (
 	errNoBackend       = errors.New("httpproxy: no usable backend")
 	errBackendTimeout  = errors.New("httpproxy: backend read timeout")
-	errBackendClosed   = errors.New("httpproxy: backend closed before responding")
 	errBadResponse     = errors.New("httpproxy: malformed backend response")
 	errResponseTooBig  = errors.New("httpproxy: backend response header section too large")
 	errClientGone      = errors.New("httpproxy: client went away")
-	errBodyIncomplete  = errors.New("httpproxy: request body ended early")
 	errBackendBodyRead = errors.New("httpproxy: backend response body ended early")
 )
 

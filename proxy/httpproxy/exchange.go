@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/health"
 	"lbd/proxy"
 	"lbd/proxy/balance"
 )
@@ -23,8 +24,7 @@ type exchange struct {
 	bc  *bconn                // its connection
 	cur atomic.Pointer[bconn] // bc, for cutting from another goroutine
 
-	resp       respHead
-	respFields [maxRespFields]field
+	resp respHead // its fields are borrowed per request (fieldBufs)
 
 	sent, recv uint64 // bytes to and from the backend
 
@@ -36,13 +36,12 @@ type exchange struct {
 	copying  bool
 	copyDone chan struct{} // receives one value when the copy ends
 	copyErr  error         // set before copyDone
-	copyAll  bool          // the whole body was read from the client
+	copyAll  bool          // the whole request body was read from the client
 	abort    func()        // unblocks the copy
 }
 
 func (x *exchange) init(f *Frontend) {
 	x.f = f
-	x.resp.fields = x.respFields[:0]
 	x.copyDone = make(chan struct{}, 1)
 }
 
@@ -139,6 +138,7 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 		if fresh {
 			if bc, err = x.f.cp.dial(ctx, b, t.connectTimeout); err != nil {
 				b.CountFailure()
+				b.Report(health.ConnectError)
 				return true, &backendError{b.Address(), "connect", err}
 			}
 		}
@@ -150,17 +150,35 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 			dl = start.Add(t.readTimeout)
 		}
 		bc.c.SetDeadline(dl)
-		_, err = bc.c.Write(req)
-		if err == nil {
-			x.sent += uint64(len(req))
-			if startBody != nil {
+		if startBody == nil {
+			// The usual case: send, and read the first bytes of the
+			// answer in the same wait.
+			var nw, nr int
+			nw, nr, err = bc.raw.writeRead(req, bc.in.b[bc.in.w:])
+			bc.in.w += nr
+			x.sent += uint64(nw)
+			if err == nil && nw < len(req) {
+				nw, err = bc.c.Write(req[nw:])
+				x.sent += uint64(nw)
+			}
+		} else {
+			_, err = bc.c.Write(req)
+			if err == nil {
+				x.sent += uint64(len(req))
 				startBody(bc)
 				startBody = nil
 			}
+		}
+		if err == nil {
 			err = bc.readHead(&x.resp)
 		}
 		if err == nil {
 			b.CountConnect(time.Since(start))
+			if x.resp.status >= 500 {
+				b.Report(health.Status5xx)
+			} else {
+				b.Report(health.Success)
+			}
 			x.bc = bc
 			return false, nil
 		}
@@ -169,6 +187,7 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 		bc.discard()
 		if isTimeout(err) {
 			b.CountFailure()
+			b.Report(health.Timeout)
 			return false, &backendError{b.Address(), "read", errBackendTimeout}
 		}
 		if !answered && !fresh && replayable && !x.copying {
@@ -176,6 +195,7 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 			continue
 		}
 		b.CountFailure()
+		b.Report(health.Reset)
 		if errors.Is(err, errBadResponse) || errors.Is(err, errResponseTooBig) {
 			return false, &backendError{b.Address(), "response", err}
 		}
@@ -241,7 +261,7 @@ func statusFor(err error) int {
 // whether the whole body was read from the client.
 func (x *exchange) waitCopy(force bool) bool {
 	if !x.copying {
-		return true
+		return x.copyAll
 	}
 	if force {
 		x.abort()

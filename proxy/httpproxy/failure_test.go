@@ -248,3 +248,23 @@ func TestIdleTimeout(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestErrorWithUnreadBody: a request refused before its body was read
+// leaves the rest of the body on the connection, which must be closed
+// (else the body would be read as the next request).
+func TestErrorWithUnreadBody(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	f, pools := simple(t, "", b)
+	if err := pools["app"].SetState(b.addr, balance.StateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := raw(t, f, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 1000))
+	if resp.StatusCode != 503 || !resp.Close || !strings.Contains(body, resp.Header.Get("X-Request-ID")) {
+		t.Errorf("got %d close=%v %q, want 503 closing the connection", resp.StatusCode, resp.Close, body)
+	}
+	// Without a body the connection is kept.
+	resp, _ = raw(t, f, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp.StatusCode != 503 || resp.Close {
+		t.Errorf("got %d close=%v, want 503 keeping the connection", resp.StatusCode, resp.Close)
+	}
+}

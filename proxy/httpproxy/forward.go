@@ -1,21 +1,22 @@
 package httpproxy
 
 import (
-	"io"
-	"net"
 	"net/netip"
 	"strconv"
-	"time"
 )
 
 // reqView of an HTTP/1.1 request, read from its parsed head.
 
-func (c *conn) hostHeader() []byte     { return c.head.host.of(c.head.buf) }
-func (c *conn) pathQuery() []byte      { return c.head.path.of(c.head.buf) }
+func (c *conn) hostHeader() []byte { return c.head.host.of(c.head.buf) }
+
+func (c *conn) pathQuery() []byte { return c.head.path.of(c.head.buf) }
+
 func (c *conn) clientAddr() netip.Addr { return c.client }
+
 func (c *conn) header(name string) ([]byte, bool) {
 	return c.head.header(name)
 }
+
 func (c *conn) cookie(name string) ([]byte, bool) {
 	h := &c.head
 	for i := range h.fields {
@@ -125,174 +126,6 @@ func appendRequestIDField(dst []byte, st *state, id []byte) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// reframeBuffered re-frames the chunked body bytes already buffered into
-// dst, reading more from the client until at least the first chunk size
-// line is in: a malformed first chunk is refused before any byte reaches
-// a backend. Re-framing drops chunk extensions and trailers (RFC 9112
-// §7.1.1, RFC 9110 §6.5.1 allow both), so the backend sees one plain
-// framing whatever the client sent.
-func (c *conn) reframeBuffered(dst []byte) ([]byte, error) {
-	for {
-		for c.in.len() > 0 && !c.ck.done() {
-			p := c.in.data()
-			n, ds, err := c.ck.next(p)
-			if err != nil {
-				return dst, err
-			}
-			if n > ds {
-				dst = appendChunkHeader(dst, n-ds)
-				dst = append(dst, p[ds:n]...)
-				dst = append(dst, "\r\n"...)
-			}
-			c.in.consume(n)
-		}
-		if c.ck.done() {
-			return append(dst, "0\r\n\r\n"...), nil
-		}
-		if c.ck.sizes > 0 {
-			return dst, nil // the copy goroutine streams the rest
-		}
-		if _, err := c.in.fill(c.nc); err != nil {
-			return dst, err
-		}
-	}
-}
-
-// startCopy starts copying the rest of the request body to the backend
-// while the response is awaited (so a backend may answer 100 Continue, or
-// answer early).
-func (c *conn) startCopy(bc *bconn) {
-	x := &c.x
-	x.copying, x.copyErr, x.copyAll, x.abort = true, nil, false, c.abortFn
-	go c.copyBody(bc)
-}
-
-// abortCopy unblocks the copy goroutine, whichever side it waits on.
-func (c *conn) abortCopy() {
-	c.nc.SetReadDeadline(aLongTimeAgo)
-	c.x.cut()
-}
-
-func (c *conn) copyBody(bc *bconn) {
-	x := &c.x
-	var err error
-	if c.chunked {
-		err = c.copyChunked(bc)
-	} else {
-		err = c.copyLength(bc)
-	}
-	x.copyErr, x.copyAll = err, err == nil
-	if err != nil {
-		bc.Close() // the backend must not wait for the rest
-	}
-	x.copyDone <- struct{}{}
-}
-
-// copyLength copies bodyLeft bytes, with splice(2) when both sides are
-// plain TCP.
-func (c *conn) copyLength(bc *bconn) error {
-	x := &c.x
-	idle := x.st.idle
-	var bufp *[]byte
-	defer putBuf(bufp)
-	for c.bodyLeft > 0 {
-		if idle > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(idle))
-			bc.c.SetWriteDeadline(time.Now().Add(idle))
-		}
-		var n int64
-		var err error
-		if !c.secure {
-			lr := io.LimitedReader{R: c.tcp, N: min(c.bodyLeft, writeRefresh)}
-			n, err = bc.c.ReadFrom(&lr)
-			if err == nil && lr.N > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-		} else {
-			if bufp == nil {
-				bufp = getLarge()
-			}
-			buf := (*bufp)[:min(int64(len(*bufp)), c.bodyLeft)]
-			var m int
-			m, err = c.nc.Read(buf)
-			if m > 0 {
-				m, err = bc.c.Write(buf[:m])
-			}
-			n = int64(m)
-		}
-		c.bodyLeft -= n
-		x.sent += uint64(n)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// copyChunked re-frames the rest of a chunked body as it arrives.
-func (c *conn) copyChunked(bc *bconn) error {
-	x := &c.x
-	idle := x.st.idle
-	bufp := getLarge()
-	defer putBuf(bufp)
-	out := (*bufp)[:0]
-	write := func() error {
-		if len(out) == 0 {
-			return nil
-		}
-		if idle > 0 {
-			bc.c.SetWriteDeadline(time.Now().Add(idle))
-		}
-		n, err := bc.c.Write(out)
-		x.sent += uint64(n)
-		out = out[:0]
-		return err
-	}
-	for {
-		for c.in.len() > 0 && !c.ck.done() {
-			p := c.in.data()
-			if room := cap(out) - len(out) - 32; len(p) > room {
-				if err := write(); err != nil {
-					return err
-				}
-				p = p[:min(len(p), cap(out)-32)]
-			}
-			n, ds, err := c.ck.next(p)
-			if err != nil {
-				return err
-			}
-			if n > ds {
-				out = appendChunkHeader(out, n-ds)
-				out = append(out, p[ds:n]...)
-				out = append(out, "\r\n"...)
-			}
-			c.in.consume(n)
-		}
-		if c.ck.done() {
-			out = append(out, "0\r\n\r\n"...)
-			return write()
-		}
-		if err := write(); err != nil {
-			return err
-		}
-		if idle > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(idle))
-		}
-		if n, err := c.in.fill(c.nc); n == 0 && err != nil {
-			return err
-		}
-	}
-}
-
-// Response body framings (RFC 9112 §6.3).
-const (
-	bodyNone    uint8 = iota
-	bodyLength        // Content-Length
-	bodyChunked       // chunked, passed through as received
-	bodyDechunk       // chunked from the backend, data only to an HTTP/1.0 client
-	bodyClose         // until the backend closes
-)
-
 // respond writes the backend's response to the client.
 func (c *conn) respond(st *state) bool {
 	x := &c.x
@@ -350,9 +183,9 @@ func (c *conn) respond(st *state) bool {
 	// The backend connection goes back to the pool before the client has
 	// the end of the response, so that its next request finds it there.
 	x.finish(err == nil && all && mode != bodyClose)
-	if err == nil {
-		err = c.flush()
-	}
+	// What is left in c.out is written by the next readRequest, together
+	// with the wait for the next request, or by serve when the connection
+	// ends.
 	if err != nil {
 		c.f.log.Debug("response failed", "client", c.client, "request_id", string(c.reqID[:c.reqIDLen]), "err", err)
 		return false
@@ -457,170 +290,4 @@ func appendErrorResponse(dst []byte, st *state, status int, id []byte, keep, hea
 	dst = append(dst, "\nrequest id: "...)
 	dst = append(dst, id...)
 	return append(dst, '\n')
-}
-
-// sink is where a response body goes: an HTTP/1.1 connection or an
-// HTTP/2 stream.
-type sink interface {
-	emit(p []byte) error
-	flush() error
-}
-
-// streamBody copies the response body from the backend to s, as mode
-// frames it, n bytes for bodyLength. An error of s is errClientGone.
-func (x *exchange) streamBody(s sink, mode uint8, n int64) error {
-	if mode == bodyNone {
-		return nil
-	}
-	bc := x.bc
-	in := &bc.in
-	var ck chunkParser
-	for {
-		if in.len() > 0 {
-			switch mode {
-			case bodyLength:
-				k := int(min(int64(in.len()), n))
-				if err := s.emit(in.data()[:k]); err != nil {
-					return errClientGone
-				}
-				in.consume(k)
-				n -= int64(k)
-			case bodyChunked, bodyDechunk:
-				for in.len() > 0 && !ck.done() {
-					p := in.data()
-					m, ds, err := ck.next(p)
-					if err != nil {
-						return errBadResponse
-					}
-					out := p[:m]
-					if mode == bodyDechunk {
-						out = p[ds:m]
-					}
-					if len(out) > 0 {
-						if err := s.emit(out); err != nil {
-							return errClientGone
-						}
-					}
-					in.consume(m)
-				}
-			case bodyClose:
-				if err := s.emit(in.data()); err != nil {
-					return errClientGone
-				}
-				in.consume(in.len())
-			}
-		}
-		if (mode == bodyLength && n == 0) || ((mode == bodyChunked || mode == bodyDechunk) && ck.done()) {
-			return nil
-		}
-		if err := s.flush(); err != nil {
-			return errClientGone
-		}
-		if t := x.tgt.readTimeout; t > 0 {
-			bc.c.SetReadDeadline(time.Now().Add(t))
-		}
-		m, err := in.fill(bc.c)
-		x.recv += uint64(m)
-		if m == 0 && err != nil {
-			if mode == bodyClose && err == io.EOF {
-				return nil
-			}
-			return errBackendBodyRead
-		}
-	}
-}
-
-// tunnel relays an upgraded connection (RFC 9110 §7.8, WebSocket RFC
-// 6455) both ways until both sides have closed it. The backend stays
-// counted active meanwhile, so least_conn sees the tunnel.
-func (c *conn) tunnel(st *state) bool {
-	x := &c.x
-	r := &x.resp
-	x.waitCopy(false)
-	c.out = c.appendResponseHead(c.out[:0], st, r, bodyNone, true, "", false)
-	x.recv += uint64(r.size)
-	x.bc.in.consume(r.size)
-	if x.bc.in.len() > 0 {
-		c.out = append(c.out, x.bc.in.data()...)
-		x.bc.in.consume(x.bc.in.len())
-	}
-	if c.flush() != nil {
-		x.finish(false)
-		return false
-	}
-	bc := x.bc
-	if c.in.len() > 0 {
-		n, err := bc.c.Write(c.in.data())
-		x.sent += uint64(n)
-		if err != nil {
-			x.finish(false)
-			return false
-		}
-		c.in.consume(c.in.len())
-	}
-	idle := st.idle
-	touch := func() {
-		if idle > 0 {
-			dl := time.Now().Add(idle)
-			c.nc.SetDeadline(dl)
-			bc.c.SetDeadline(dl)
-		}
-	}
-	touch()
-	up := make(chan int64, 1)
-	go func() {
-		n, err := relay(bc.c, c.nc, touch)
-		if err == nil {
-			bc.c.CloseWrite()
-		} else {
-			c.nc.Close()
-			bc.c.Close()
-		}
-		up <- n
-	}()
-	n, err := relay(c.nc, bc.c, touch)
-	if err == nil {
-		closeWrite(c.nc)
-	} else {
-		c.nc.Close()
-		bc.c.Close()
-	}
-	x.recv += uint64(n)
-	x.sent += uint64(<-up)
-	x.finish(false)
-	return false
-}
-
-// relay copies src to dst until src's EOF (nil error) or an error, moving
-// the idle deadlines with the traffic. Between two plain TCP connections
-// the copy is a splice(2).
-func relay(dst, src net.Conn, touch func()) (int64, error) {
-	var total int64
-	bufp := getLarge()
-	defer putBuf(bufp)
-	for {
-		lr := io.LimitedReader{R: src, N: writeRefresh}
-		var n int64
-		var err error
-		if d, ok := dst.(*net.TCPConn); ok {
-			n, err = d.ReadFrom(&lr)
-		} else {
-			n, err = io.CopyBuffer(dst, &lr, *bufp)
-		}
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if lr.N > 0 {
-			return total, nil
-		}
-		touch()
-	}
-}
-
-// closeWrite half-closes c: FIN for TCP, close_notify for TLS.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
 }

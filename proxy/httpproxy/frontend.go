@@ -107,6 +107,9 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 		return nil, fmt.Errorf("httpproxy: frontend %s: %w", cfg.Name, err)
 	}
 	f.cp = newConnPool()
+	if cfg.ProxyProtocol != "" {
+		f.log.Warn("proxy_protocol is not sent by http frontends: backends get X-Forwarded-For")
+	}
 	return f, nil
 }
 
@@ -346,14 +349,12 @@ func (f *Frontend) Close(ctx context.Context) error {
 	return nil
 }
 
+// shutAll shuts every session, with mu held so that none is freed (and
+// recycled) meanwhile; shut only closes sockets, it does not block.
 func (f *Frontend) shutAll(force bool) {
 	f.mu.Lock()
-	list := make([]session, 0, len(f.sessions))
+	defer f.mu.Unlock()
 	for s := range f.sessions {
-		list = append(list, s)
-	}
-	f.mu.Unlock()
-	for _, s := range list {
 		s.shut(force)
 	}
 }

@@ -38,7 +38,7 @@ type h2conn struct {
 
 // serveH2 serves an HTTP/2 connection until it ends, and waits for its
 // handlers.
-func (f *Frontend) serveH2(nc net.Conn, client netip.Addr, secure bool, _ []byte) {
+func (f *Frontend) serveH2(nc net.Conn, client netip.Addr, secure bool) {
 	h := &h2conn{f: f, client: client, clientStr: client.String(), secure: secure, idle: make(chan struct{})}
 	f.h2s.ServeConn(nc, &http2.ServeConnOpts{Context: context.Background(), Handler: h, BaseConfig: f.h1s})
 	nc.Close()
@@ -94,7 +94,11 @@ func (h *h2conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.x.init(h.f)
 	}
 	q.h, q.r, q.w = h, r, w
+	fb := fieldPool.Get().(*fieldBufs)
+	q.x.resp.fields = fb.resp[:0]
 	q.serve()
+	q.x.resp.fields = nil
+	fieldPool.Put(fb)
 	q.h, q.r, q.w, q.x.st, q.x.tgt = nil, nil, nil, nil, nil
 	h2reqs.Put(q)
 }
@@ -143,12 +147,14 @@ func (q *h2req) serve() {
 	if cl > 0 && cl <= maxReplayBody {
 		small = make([]byte, cl)
 		if _, err := io.ReadFull(r.Body, small); err != nil {
-			return // the client reset the stream
+			q.refuse(st, 400) // shorter than its length, or reset
+			return
 		}
 	}
 	q.out = q.appendBackendHead((*q.outp)[:0], st, cl)
 	q.out = append(q.out, small...)
 	stream := cl != 0 && small == nil
+	x.copyAll = !stream
 	var start func(*bconn)
 	if stream {
 		start = q.startCopy

@@ -98,6 +98,10 @@ func parseRequestHead(h *reqHead, b []byte) error {
 		}
 		v := f.value.of(b)
 		switch f.kind {
+		case kOther:
+			if framingLookalike(f.name.of(b)) {
+				return errFieldName
+			}
 		case kHost:
 			if h.hostField >= 0 {
 				return errHost
@@ -252,4 +256,22 @@ func (h *reqHead) parseTarget() error {
 	h.path = span{as + int32(end), h.target.e}
 	h.absolute = true
 	return nil
+}
+
+// framingLookalike reports "Content_Length" or "Transfer_Encoding": a
+// backend that maps "_" to "-" (CGI, some frameworks) would frame the
+// message by a field the proxy does not see as framing.
+func framingLookalike(name []byte) bool {
+	if (len(name) != 14 && len(name) != 17) || bytes.IndexByte(name, '_') < 0 {
+		return false
+	}
+	var buf [17]byte
+	for i, c := range name {
+		if c == '_' {
+			c = '-'
+		}
+		buf[i] = lower(c)
+	}
+	n := string(buf[:len(name)])
+	return n == "content-length" || n == "transfer-encoding"
 }

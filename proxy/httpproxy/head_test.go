@@ -155,6 +155,8 @@ var badRequests = []struct {
 	{"LF-only line endings", "GET / HTTP/1.1\nHost: h\n\n", 400},
 	{"LF-only last line", "GET / HTTP/1.1\r\nHost: h\r\n\n", 400},
 	{"LF-only in the middle", "GET / HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n", 400},
+	{"Transfer_Encoding look-alike", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	{"Content_Length look-alike", "POST / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\n\r\nhello", 400},
 	{"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\nhello", 400},
 	{"empty field name", "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", 400},
 	{"no colon", "GET / HTTP/1.1\r\nHost: h\r\nJunk\r\n\r\n", 400},

@@ -311,3 +311,5 @@ func readHead(r *bufio.Reader) (string, error) {
 		}
 	}
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

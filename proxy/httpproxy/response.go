@@ -113,22 +113,3 @@ func parseResponseHead(h *respHead, b []byte) error {
 func (h *respHead) bodyless(head bool) bool {
 	return head || h.status < 200 || h.status == 204 || h.status == 304
 }
-
-// readsUntilClose reports whether the body ends only when the backend
-// closes the connection (RFC 9112 §6.3 (8)).
-func (h *respHead) readsUntilClose(head bool) bool {
-	if h.bodyless(head) {
-		return false
-	}
-	return h.untilClose || (!h.chunked && h.contentLength < 0)
-}
-
-// header returns the first value of the field name (lower case).
-func (h *respHead) header(name string) ([]byte, bool) {
-	for i := range h.fields {
-		if eqFold(h.fields[i].name.of(h.buf), name) {
-			return h.fields[i].value.of(h.buf), true
-		}
-	}
-	return nil, false
-}
