@@ -152,6 +152,37 @@ func TestDaemonInLab(t *testing.T) {
 		t.Fatalf("through lbd: %q, %v; want be1", got, err)
 	}
 
+	// A good reload that only adds a backend keeps the listener and an
+	// established connection.
+	held, err := client.Dial("tcp", "198.18.0.11:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	held.SetDeadline(time.Now().Add(20 * time.Second))
+	heldR := bufio.NewReader(held)
+	if line, err := heldR.ReadString('\n'); err != nil || line != "be1\n" {
+		t.Fatalf("held connection: %q, %v", line, err)
+	}
+	grown := fmt.Sprintf(labConfig, dir) + "  [[pool.backend]]\n  address = \"198.18.0.22:8080\"\n"
+	if err := os.WriteFile(cfgPath, []byte(grown), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(lbctlBin, "-socket", sock, "reload").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "reloaded") {
+		t.Fatalf("lbctl reload: %v\n%s", err, out)
+	}
+	out, _ = exec.Command(lbctlBin, "-socket", sock, "status", "-json").Output()
+	json.Unmarshal(out, &st)
+	if st.Reloads != 1 || len(st.Pools[0].Backends) != 2 || st.Frontends[0].Total == 0 {
+		t.Errorf("after reload: reloads %d, backends %d, frontend total %d (a new listener would have counted 0)", st.Reloads, len(st.Pools[0].Backends), st.Frontends[0].Total)
+	}
+	// The held connection still belongs to its session: the backend
+	// closed it after the greeting, so it reads EOF, not a reset.
+	if _, err := heldR.ReadString('\n'); err == nil || strings.Contains(err.Error(), "reset") {
+		t.Errorf("held connection after reload: %v", err)
+	}
+
 	// A broken file on SIGHUP: lbd stays up with the old configuration,
 	// and lbctl reload says why.
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(labConfig, dir)+"\n[[pool]]\nname = \"app\"\nhelth = 1\n"), 0o644); err != nil {
@@ -172,12 +203,17 @@ func TestDaemonInLab(t *testing.T) {
 		t.Fatalf("after the refused reload: %q, %v; want be1", got, err)
 	}
 
-	// SIGTERM: an orderly stop that removes the socket.
+	// SIGTERM: an orderly stop that removes the socket. A connection still
+	// open is cut after the stop timeout.
+	stopAt := time.Now()
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := proc.Wait(30 * time.Second); err != nil {
 		t.Fatalf("lbd after SIGTERM: %v\n%s", err, proc.Output())
+	}
+	if took := time.Since(stopAt); took > 15*time.Second {
+		t.Errorf("stopping took %v, more than the 10s stop timeout", took)
 	}
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after SIGTERM: %v", err)
