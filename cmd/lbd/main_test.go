@@ -40,3 +40,8 @@ func TestPrintDefaultsAndVersion(t *testing.T) {
 		t.Errorf("lbd -version: %v %q", err, out)
 	}
 }
+
+func execCommand(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
