@@ -196,8 +196,18 @@ func (in *Instance) Run() {
 			if after.AddrListErrors != before.AddrListErrors {
 				in.foreignList(src, &adv)
 			}
-			if wasMaster && in.m.State() == StateMaster && after.LowerPriority != before.LowerPriority {
+			switch {
+			case wasMaster && in.m.State() == StateMaster && after.LowerPriority != before.LowerPriority:
+				// Another router believed itself master: a split brain
+				// healing. The segment may point at it: announce again.
 				in.hooks.Reannounce()
+			case wasMaster && in.m.State() == StateBackup && !in.m.Status().Demoted:
+				// We lost to a higher priority, so we were both master.
+				// The winner may never have heard us (its advert reached
+				// us first): a parting advert at our priority tells it,
+				// and it announces the VIPs again. Outside RFC 5798, and
+				// harmless: a master discards lower-priority adverts.
+				out = in.sendAdvert(in.m.Priority(), out)
 			}
 		case errors.Is(err, ErrTimeout):
 		case errors.Is(err, ErrWoken):
@@ -262,20 +272,7 @@ func (in *Instance) apply(acts []Action, out []byte) []byte {
 	for _, a := range acts {
 		switch a.Kind {
 		case ActionSendAdvert:
-			adv := in.m.Advert(a.Priority)
-			for _, dst := range in.dsts {
-				var err error
-				out, err = adv.AppendMarshal(out[:0], in.cfg.Machine.LocalAddr, dst)
-				if err == nil {
-					err = in.conn.WriteTo(out, in.cfg.Machine.LocalAddr, dst)
-				}
-				if err != nil {
-					in.mu.Lock()
-					in.snap.Packets.SendErrors++
-					in.mu.Unlock()
-					in.log.Warn("sending advert failed", "to", dst, "err", err)
-				}
-			}
+			out = in.sendAdvert(a.Priority, out)
 		case ActionBecomeMaster:
 			in.hooks.ClaimVIPs()
 			in.changed(StateMaster)
@@ -287,6 +284,25 @@ func (in *Instance) apply(acts []Action, out []byte) []byte {
 			in.changed(StateFault)
 		case ActionBecomeInit:
 			in.changed(StateInit)
+		}
+	}
+	return out
+}
+
+// sendAdvert sends an advert with priority prio to the group or every peer.
+func (in *Instance) sendAdvert(prio uint8, out []byte) []byte {
+	adv := in.m.Advert(prio)
+	for _, dst := range in.dsts {
+		var err error
+		out, err = adv.AppendMarshal(out[:0], in.cfg.Machine.LocalAddr, dst)
+		if err == nil {
+			err = in.conn.WriteTo(out, in.cfg.Machine.LocalAddr, dst)
+		}
+		if err != nil {
+			in.mu.Lock()
+			in.snap.Packets.SendErrors++
+			in.mu.Unlock()
+			in.log.Warn("sending advert failed", "to", dst, "err", err)
 		}
 	}
 	return out

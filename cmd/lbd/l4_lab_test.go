@@ -187,13 +187,25 @@ func TestL4InLab(t *testing.T) {
 	}{
 		{"round_robin", 1, 50, 50},
 		{"weighted_round_robin", 3, 25, 75},
-		{"least_conn", 1, 50, 50}, // sequential connections: no load difference
 	} {
 		start(tc.algo, tc.weight2)
 		got := count(100)
 		if got["be1"] != tc.want1 || got["be2"] != tc.want2 {
 			t.Errorf("%s (weights 1:%d) over 100 connections: %v, want be1 %d be2 %d", tc.algo, tc.weight2, got, tc.want1, tc.want2)
 		}
+	}
+	// least_conn: connections held open spread evenly.
+	start("least_conn", 1)
+	held := map[string]int{}
+	for i := 0; i < 10; i++ {
+		who, c := greet()
+		held[who]++
+		if c != nil {
+			defer c.Close()
+		}
+	}
+	if held["be1"] != 5 || held["be2"] != 5 {
+		t.Errorf("least_conn with 10 connections held open: %v, want 5 and 5", held)
 	}
 	start("ip_hash", 1)
 	got := count(20)
