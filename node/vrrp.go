@@ -40,6 +40,9 @@ type vrrpInstance struct {
 	restored atomic.Uint64  // VIPs put back after someone removed them
 
 	lastReannounce atomic.Int64 // unix ns of the latest split-brain re-announce
+
+	relMu          sync.Mutex  // guards pendingRelease
+	pendingRelease *time.Timer // a handover release waiting out handoverGrace
 }
 
 // startVRRP starts one instance: it removes VIPs a crashed lbd left behind,
@@ -154,16 +157,45 @@ func trackName(t config.Track) string {
 
 // ClaimVIPs adds the VIPs and starts gratuitous ARP (vrrp.Hooks).
 func (v *vrrpInstance) ClaimVIPs() {
+	v.cancelRelease()
 	if err := v.owner.Claim(); err != nil {
 		v.log.Error("claiming VIPs failed", "err", err)
 	}
 }
 
-// ReleaseVIPs removes the VIPs (vrrp.Hooks).
-func (v *vrrpInstance) ReleaseVIPs() {
+// handoverGrace is how long a demoted master keeps the VIPs after the new
+// master took them: longer than Linux's neighbour locktime (1 s), within
+// which a client ignores a new gratuitous ARP for an entry it just updated,
+// and than the new master's second announcement (vip.SecondBurst).
+const handoverGrace = 2 * time.Second
+
+// ReleaseVIPs removes the VIPs (vrrp.Hooks); after a demote handover it
+// waits handoverGrace first, serving what still arrives here.
+func (v *vrrpInstance) ReleaseVIPs(handover bool) {
+	v.cancelRelease()
+	if !handover {
+		v.release()
+		return
+	}
+	v.relMu.Lock()
+	v.pendingRelease = time.AfterFunc(handoverGrace, v.release)
+	v.relMu.Unlock()
+}
+
+func (v *vrrpInstance) release() {
 	if err := v.owner.Release(); err != nil {
 		v.log.Error("releasing VIPs failed", "err", err)
 	}
+}
+
+// cancelRelease stops a pending handover release.
+func (v *vrrpInstance) cancelRelease() {
+	v.relMu.Lock()
+	if v.pendingRelease != nil {
+		v.pendingRelease.Stop()
+		v.pendingRelease = nil
+	}
+	v.relMu.Unlock()
 }
 
 // Reannounce restarts gratuitous ARP after a split brain healed, at most
@@ -294,6 +326,7 @@ func (v *vrrpInstance) runScriptTrack(i int, tr config.Track) {
 func (v *vrrpInstance) close() {
 	close(v.stop)
 	v.in.Stop()
+	v.cancelRelease()
 	v.wg.Wait()
 	v.owner.Close()
 	v.conn.Close()

@@ -31,6 +31,13 @@ type Kernel interface {
 	Announce(ifname string, addrs []netip.Addr) error
 }
 
+// SecondBurst is when a new owner announces its VIPs once more after the
+// first burst, when no refresh is configured: past Linux's neighbour
+// locktime (1 s), within which a host ignores a gratuitous ARP for an entry
+// it updated moments before (keepalived's garp_master_delay does the same,
+// after 5 s).
+const SecondBurst = 1100 * time.Millisecond
+
 // Config says which addresses one VRRP instance owns and how they are
 // announced.
 type Config struct {
@@ -87,7 +94,11 @@ func (o *Owner) Claim() error {
 	o.mu.Lock()
 	o.claimed = true
 	o.mu.Unlock()
-	o.announce()
+	// The first round goes out before Claim returns, so that it precedes
+	// the new master's first advert: the old master releases the VIP when
+	// it hears that advert (make-before-break), by which time the segment
+	// already points here.
+	o.announceFrom(1)
 	return errors.Join(errs...)
 }
 
@@ -112,7 +123,11 @@ func (o *Owner) Announce() {
 }
 
 // announce replaces the running announcer with a fresh burst.
-func (o *Owner) announce() {
+func (o *Owner) announce() { o.announceFrom(0) }
+
+// announceFrom replaces the running announcer with a burst of which the
+// first sync rounds are sent at once, before it returns.
+func (o *Owner) announceFrom(sync int) {
 	o.stopAnnouncer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -123,25 +138,50 @@ func (o *Owner) announce() {
 	for i, p := range o.cfg.VIPs {
 		addrs[i] = p.Addr()
 	}
+	sent := 0
+	for ; sent < sync && sent < o.cfg.GARPRepeat; sent++ {
+		o.sendAnnouncement(addrs)
+	}
+	if o.cfg.GARPRepeat == 0 && o.cfg.GARPRefresh <= 0 {
+		cancel()
+		close(done)
+		return
+	}
+	second := false
+	var first time.Duration
+	switch {
+	case sent == 0:
+	case sent < o.cfg.GARPRepeat:
+		first = o.cfg.GARPInterval
+	case o.cfg.GARPRefresh > 0:
+		first = o.cfg.GARPRefresh
+	default:
+		first, second = SecondBurst, true
+	}
 	go func() {
 		defer close(done)
-		o.runAnnouncer(ctx, addrs)
+		o.runAnnouncer(ctx, addrs, sent, first, second)
 	}()
 }
 
-func (o *Owner) runAnnouncer(ctx context.Context, addrs []netip.Addr) {
-	send := func() {
-		if err := o.kern.Announce(o.cfg.Interface, addrs); err != nil {
-			o.log.Warn("announcing VIPs failed", "interface", o.cfg.Interface, "err", err)
-			return
-		}
-		o.mu.Lock()
-		o.announced++
-		o.mu.Unlock()
+func (o *Owner) sendAnnouncement(addrs []netip.Addr) {
+	if err := o.kern.Announce(o.cfg.Interface, addrs); err != nil {
+		o.log.Warn("announcing VIPs failed", "interface", o.cfg.Interface, "err", err)
+		return
 	}
-	t := time.NewTimer(0)
+	o.mu.Lock()
+	o.announced++
+	o.mu.Unlock()
+}
+
+// runAnnouncer sends the rest of a burst (sent rounds are out), one round
+// SecondBurst after it unless second says that round is the next, then one
+// round every GARPRefresh if set.
+func (o *Owner) runAnnouncer(ctx context.Context, addrs []netip.Addr, sent int, first time.Duration, second bool) {
+	send := func() { o.sendAnnouncement(addrs) }
+	t := time.NewTimer(first)
 	defer t.Stop()
-	for sent := 0; ; {
+	for {
 		select {
 		case <-ctx.Done():
 			return
@@ -154,6 +194,9 @@ func (o *Owner) runAnnouncer(ctx context.Context, addrs []netip.Addr) {
 			t.Reset(o.cfg.GARPInterval)
 		case o.cfg.GARPRefresh > 0:
 			t.Reset(o.cfg.GARPRefresh)
+		case !second && o.cfg.GARPRepeat > 0:
+			second = true
+			t.Reset(SecondBurst - time.Duration(o.cfg.GARPRepeat-1)*o.cfg.GARPInterval)
 		default:
 			return
 		}

@@ -201,3 +201,18 @@ func TestLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestSecondBurstAfterLocktime(t *testing.T) {
+	r := newRecorder()
+	o := New(Config{Interface: "eth0", VIPs: []netip.Prefix{vip4}, GARPRepeat: 2, GARPInterval: time.Millisecond}, r, nil)
+	start := time.Now()
+	o.Claim()
+	defer o.Close()
+	r.waitAnnounces(t, 3) // the burst of 2, then one more past the locktime
+	if took := time.Since(start); took < SecondBurst-10*time.Millisecond {
+		t.Errorf("third announcement after %v, want it after about %v", took, SecondBurst)
+	}
+	if got := o.Announced(); got != 3 {
+		t.Errorf("Announced() = %d, want 3", got)
+	}
+}

@@ -27,7 +27,11 @@ type PollConn interface {
 // Instance, so it may log, run notify scripts and update other parts.
 type Hooks interface {
 	ClaimVIPs()
-	ReleaseVIPs()
+	// ReleaseVIPs removes the VIPs. handover is true when a demoted master
+	// releases them after hearing the new master, which already holds and
+	// announces them: the owner may keep them a little longer, so that
+	// packets still on their way here are served (make-before-break).
+	ReleaseVIPs(handover bool)
 	// Reannounce asks for a fresh gratuitous ARP burst: a master heard a
 	// lower-priority advert, so another router believed itself master (a
 	// split brain healing) and the segment may point at it.
@@ -277,7 +281,8 @@ func (in *Instance) apply(acts []Action, out []byte) []byte {
 			in.hooks.ClaimVIPs()
 			in.changed(StateMaster)
 		case ActionReleaseVIPs:
-			in.hooks.ReleaseVIPs()
+			st := in.m.State()
+			in.hooks.ReleaseVIPs(in.m.Status().Demoted && st == StateBackup)
 		case ActionBecomeBackup:
 			in.changed(StateBackup)
 		case ActionBecomeFault:

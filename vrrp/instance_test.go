@@ -87,9 +87,9 @@ type vipHolder struct {
 	states []State
 }
 
-func (h *vipHolder) ClaimVIPs()   { h.mu.Lock(); h.holds = true; h.mu.Unlock() }
-func (h *vipHolder) ReleaseVIPs() { h.mu.Lock(); h.holds = false; h.mu.Unlock() }
-func (h *vipHolder) Reannounce()  {}
+func (h *vipHolder) ClaimVIPs()       { h.mu.Lock(); h.holds = true; h.mu.Unlock() }
+func (h *vipHolder) ReleaseVIPs(bool) { h.mu.Lock(); h.holds = false; h.mu.Unlock() }
+func (h *vipHolder) Reannounce()      {}
 func (h *vipHolder) StateChanged(_, to State, _ uint8) {
 	h.mu.Lock()
 	h.states = append(h.states, to)

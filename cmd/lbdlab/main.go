@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,8 +37,18 @@ func main() {
 	case "drill":
 		runs := fs.Int("runs", 20, "failovers per scenario and advert interval")
 		keepalived := fs.Bool("keepalived", true, "run the same drill with Debian's keepalived as the anchor")
+		adverts := fs.String("adverts", "100ms,1s", "advert intervals to drill, comma-separated")
 		fs.Parse(args)
-		err = drill.Drill(ctx, options(*bin), drill.DrillConfig{Runs: *runs, Keepalived: *keepalived})
+		dc := drill.DrillConfig{Runs: *runs, Keepalived: *keepalived}
+		for _, a := range strings.Split(*adverts, ",") {
+			d, perr := time.ParseDuration(strings.TrimSpace(a))
+			if perr != nil {
+				fmt.Fprintln(os.Stderr, "lbdlab: -adverts:", perr)
+				os.Exit(2)
+			}
+			dc.Adverts = append(dc.Adverts, d)
+		}
+		err = drill.Drill(ctx, options(*bin), dc)
 	case "soak":
 		cfg := drill.SoakConfig{}
 		fs.DurationVar(&cfg.Advert, "advert", 100*time.Millisecond, "advert_interval of both nodes")

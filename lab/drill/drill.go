@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ import (
 type DrillConfig struct {
 	Runs       int  // failovers per scenario and advert interval
 	Keepalived bool // also run keepalived as the anchor
+	Adverts    []time.Duration
 }
 
 // scenario is one way to lose the master, and how to undo it.
@@ -76,7 +78,11 @@ func Drill(ctx context.Context, opts Options, cfg DrillConfig) error {
 	if cfg.Keepalived {
 		impls = append(impls, "keepalived")
 	}
-	for _, advert := range []time.Duration{100 * time.Millisecond, time.Second} {
+	adverts := cfg.Adverts
+	if len(adverts) == 0 {
+		adverts = []time.Duration{100 * time.Millisecond, time.Second}
+	}
+	for _, advert := range adverts {
 		for _, impl := range impls {
 			scs := lbdScenarios
 			if impl == "keepalived" {
@@ -183,15 +189,39 @@ func drillPair(ctx context.Context, opts Options, impl string, advert time.Durat
 	pause(ctx, settle)
 	rs := c.results()
 	out := make([][2][]sample, len(scs))
+	errs := make([]map[string]int, len(scs))
 	for _, ev := range events {
 		if w, ok := windowAfter(rs, ev.over, "lb1"); ok {
 			out[ev.sc][0] = append(out[ev.sc][0], sample{w.Duration(), w.Failed})
+			for _, r := range rs {
+				if !r.OK() && !r.Sent.Before(w.LastOld) && !r.Sent.After(w.FirstNew) {
+					if errs[ev.sc] == nil {
+						errs[ev.sc] = map[string]int{}
+					}
+					errs[ev.sc][probeErrorKind(r.Err)]++
+				}
+			}
 		}
 		if w, ok := windowAfter(rs, ev.back, "lb2"); ok {
 			out[ev.sc][1] = append(out[ev.sc][1], sample{w.Duration(), w.Failed})
 		}
 	}
+	for i, m := range errs {
+		if len(m) > 0 {
+			fmt.Fprintf(opts.Out, "  %s: failed probes by error: %v\n", scs[i].name, m)
+		}
+	}
 	return out, nil
+}
+
+// probeErrorKind shortens a probe's error to its kind.
+func probeErrorKind(err string) string {
+	for _, k := range []string{"connection reset", "connection refused", "i/o timeout", "EOF", "no route", "status"} {
+		if strings.Contains(err, k) {
+			return k
+		}
+	}
+	return err
 }
 
 // stats returns median, p95 and max of the windows, rounded to 1 ms.
