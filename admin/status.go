@@ -15,6 +15,16 @@ type Status struct {
 	Instances    []Instance `json:"instances"`
 	Frontends    []Frontend `json:"frontends"`
 	Pools        []Pool     `json:"pools"`
+	Members      []Member   `json:"members,omitempty"` // the [cluster], this node included
+}
+
+// Member is one node of the cluster as memberlist sees it.
+type Member struct {
+	Name  string    `json:"name"`
+	Addr  string    `json:"addr"`
+	State string    `json:"state"` // alive, dead, left
+	Since time.Time `json:"since"`
+	Self  bool      `json:"self,omitempty"`
 }
 
 // Instance is one VRRP virtual router as this node sees it.

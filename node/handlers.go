@@ -79,5 +79,10 @@ func (n *Node) Status() admin.Status {
 		st.Instances = ins
 	}
 	n.dp.status(cfg, &st)
+	if n.sync != nil {
+		for _, m := range n.sync.Members() {
+			st.Members = append(st.Members, admin.Member{Name: m.Name, Addr: m.Addr.String(), State: string(m.State), Since: m.Since, Self: m.Self})
+		}
+	}
 	return st
 }

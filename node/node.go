@@ -16,6 +16,7 @@ import (
 
 	"lbd/admin"
 	"lbd/config"
+	lbsync "lbd/sync"
 )
 
 // Options are what cmd/lbd hands to Run.
@@ -53,6 +54,7 @@ type Node struct {
 	http  *httpListener
 	dp    *dataPlane
 	vr    *vrrpProc
+	sync  *lbsync.Cluster // nil without [cluster] bind
 }
 
 // Run loads the configuration, starts every part and serves until ctx is
@@ -99,6 +101,10 @@ func (n *Node) run(ctx context.Context) error {
 	if err := n.startHTTP(cfg.Admin.Listen); err != nil {
 		return err
 	}
+	if err := n.startCluster(cfg); err != nil {
+		n.stop()
+		return err
+	}
 	if err := n.dp.apply(cfg); err != nil {
 		n.stop()
 		return err
@@ -137,6 +143,9 @@ func (n *Node) stop() error {
 		n.vr.close()
 	}
 	errs = append(errs, n.dp.stop(ctx))
+	if n.sync != nil {
+		n.sync.Close() // snapshots the tables to state_dir
+	}
 	if n.http != nil {
 		errs = append(errs, n.http.stop(ctx))
 	}
@@ -146,6 +155,29 @@ func (n *Node) stop() error {
 	}
 	n.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// startCluster joins the cluster of [cluster] and hands its replicated
+// tables to the proxy (sticky sessions, source-IP persistence, UDP flows).
+func (n *Node) startCluster(cfg *config.Config) error {
+	scfg, ok, err := lbsync.FromConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("node: cluster: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	c, err := lbsync.New(scfg, n.opts.Logger.With("component", "sync"))
+	if err != nil {
+		return fmt.Errorf("node: cluster: %w", err)
+	}
+	n.sync = c
+	maxEntries := 0
+	for _, p := range cfg.Pools {
+		maxEntries = max(maxEntries, p.Sticky.MaxEntries)
+	}
+	n.dp.affinity = c.Uses(maxEntries, maxEntries, maxEntries)
+	return nil
 }
 
 func (n *Node) config() *config.Config {

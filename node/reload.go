@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"lbd/config"
@@ -51,6 +52,9 @@ func restartOnly(old, next *config.Config) error {
 	}
 	if old.Node.AdminSocket != next.Node.AdminSocket {
 		errs = append(errs, fmt.Errorf("node.admin_socket changed from %q to %q: restart lbd to apply", old.Node.AdminSocket, next.Node.AdminSocket))
+	}
+	if !reflect.DeepEqual(old.Cluster, next.Cluster) {
+		errs = append(errs, fmt.Errorf("[cluster] changed: restart lbd to apply"))
 	}
 	if old.Admin.Listen != next.Admin.Listen {
 		errs = append(errs, fmt.Errorf("admin.listen changed from %q to %q: restart lbd to apply", old.Admin.Listen, next.Admin.Listen))

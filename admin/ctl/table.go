@@ -61,6 +61,18 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 		fmt.Fprintln(tw, "(none)")
 	}
 	tw.Flush()
+	if len(st.Members) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "\nMEMBER\tADDRESS\tSTATE\tFOR")
+		for _, m := range st.Members {
+			name := m.Name
+			if m.Self {
+				name += " (self)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, m.Addr, m.State, age(now, m.Since))
+		}
+		tw.Flush()
+	}
 }
 
 func dash(s string) string {

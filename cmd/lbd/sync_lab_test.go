@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"lbd/lab"
+)
+
+// TestClusterKeepsUDPFlows: two nodes in a [cluster] (memberlist with a
+// key) see each other as members; UDP flows pinned to backends through the
+// master keep their backends through the new master after a demote,
+// because the flow table is replicated.
+func TestClusterKeepsUDPFlows(t *testing.T) {
+	p := newBarePair(t)
+	bes := []*lab.Host{p.l.AddHostAddr("be1", 21), p.l.AddHostAddr("be2", 22)}
+	for _, h := range bes {
+		pc, err := h.ListenPacket("udp", h.IPv4.String()+":5353")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 512)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(append([]byte(h.Name+" "), buf[:n]...), from)
+			}
+		}()
+	}
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600)
+	p.startWith(t, func(i int, cfg string) string {
+		cfg = strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
+bind = "198.18.0.%d:7946"
+peers = ["198.18.0.%d:7946"]
+secret_key_file = %q
+
+[[vrrp]]`, 11+i, 12-i, key), 1)
+		return cfg + `
+[[frontend]]
+name = "dns"
+bind = "198.18.0.100:5353"
+mode = "udp"
+default_pool = "dns"
+idle_timeout = "60s"
+
+[[pool]]
+name = "dns"
+algorithm = "random"
+  [[pool.backend]]
+  address = "198.18.0.21:5353"
+  [[pool.backend]]
+  address = "198.18.0.22:5353"
+`
+	})
+	lab.Eventually(t, 20*time.Second, func() (bool, string) {
+		st, ok := p.status(1)
+		alive := 0
+		for _, m := range st.Members {
+			if m.State == "alive" {
+				alive++
+			}
+		}
+		return ok && alive == 2 && p.state(0) == "MASTER", fmt.Sprintf("lb2 members %+v, lb1 %s", st.Members, p.state(0))
+	})
+
+	// Eight client flows through lb1.
+	var flows []net.PacketConn
+	ask := func(pc net.PacketConn) string {
+		dst, _ := net.ResolveUDPAddr("udp", "198.18.0.100:5353")
+		for try := 0; try < 20; try++ {
+			pc.SetDeadline(time.Now().Add(500 * time.Millisecond))
+			pc.WriteTo([]byte("q"), dst)
+			buf := make([]byte, 512)
+			if n, _, err := pc.ReadFrom(buf); err == nil {
+				return strings.Fields(string(buf[:n]))[0]
+			}
+		}
+		return "no answer"
+	}
+	before := map[int]string{}
+	for i := 0; i < 8; i++ {
+		pc, err := p.client.ListenPacket("udp", "198.18.0.50:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		flows = append(flows, pc)
+		before[i] = ask(pc)
+	}
+	p.lbctlRun(0, "demote")
+	lab.Eventually(t, 10*time.Second, func() (bool, string) { return p.state(1) == "MASTER", "lb2 is " + p.state(1) })
+	// Wait until lb1 has let go, so the flows surely go through lb2.
+	lab.Eventually(t, 10*time.Second, func() (bool, string) { return !p.holdsVIP(0), "lb1 still holds the VIP" })
+	for i, pc := range flows {
+		if got := ask(pc); got != before[i] {
+			t.Errorf("flow %d: %s through lb1, %s through lb2", i, before[i], got)
+		}
+	}
+}
