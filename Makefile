@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 5m
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit lint fuzz bench demo drill soak deb deps clean
+.PHONY: all build test unit lint fuzz bench gobench demo drill soak deb deps clean
 
 all: build
 
@@ -40,7 +40,14 @@ fuzz:
 	  done; \
 	done
 
-bench:
+# bench: lbd beside HAProxy, nginx and no proxy on loopback (lab/bench):
+# L4 bulk and connection rate, idle memory, L7 with wrk. RUNS=1 for a quick
+# look (default 5); BENCHFLAGS passes more, e.g. '-only l7 -duration 3s -json b.json'.
+bench: deps build
+	$(BIN)/lbdbench -bin $(BIN) -runs $(if $(filter command line,$(origin RUNS)),$(RUNS),5) $(BENCHFLAGS)
+
+# gobench: the Go micro-benchmarks (balancers, VRRP codec, HTTP parser, sync).
+gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # demo: two lbd nodes, two HTTP backends and a client in a namespace lab;
