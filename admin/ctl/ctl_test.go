@@ -29,7 +29,9 @@ func sampleStatus() admin.Status {
 		Instances: []admin.Instance{{
 			Name: "web", Interface: "eth0", VRID: 51, Version: 3, State: "MASTER", Priority: 150,
 			EffectivePriority: 90, Master: "198.18.0.11", Since: t0.Add(-90 * time.Second),
-			VIPs: []string{"198.18.0.100/24"}, Warnings: []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
+			VIPs: []string{"198.18.0.100/24"},
+			Counters: map[string]uint64{"adverts_sent": 900, "adverts_received": 12, "transitions": 2},
+			Warnings: []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
 		}},
 		Frontends: []admin.Frontend{{Name: "plain", Bind: "198.18.0.100:80", Mode: "http", DefaultPool: "app", State: "listening", Active: 7, Total: 1234}},
 		Pools: []admin.Pool{{Name: "app", Algorithm: "least_conn", Backends: []admin.Backend{

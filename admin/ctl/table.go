@@ -30,6 +30,10 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 	}
 	tw.Flush()
 	for _, in := range st.Instances {
+		if c := in.Counters; c != nil {
+			fmt.Fprintf(w, "%s: adverts sent %d, received %d; transitions %d; bad checksum %d, bad ttl %d, bad length %d, wrong vrid %d, other address list %d\n",
+				in.Name, c["adverts_sent"], c["adverts_received"], c["transitions"], c["bad_checksum"], c["bad_ttl"], c["bad_length"], c["wrong_vrid"], c["addr_list_errors"])
+		}
 		for _, warn := range in.Warnings {
 			fmt.Fprintf(w, "warning: %s: %s\n", in.Name, warn)
 		}
