@@ -55,3 +55,9 @@ func listenUDP(ctx context.Context, addr string) (*net.UDPConn, error) {
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// ListenTCPAddr binds a TCP listener on addr with IP_FREEBIND, as every
+// frontend does, so that it may bind a VIP this node does not hold yet.
+func ListenTCPAddr(ctx context.Context, addr string) (*net.TCPListener, error) {
+	return listenTCP(ctx, addr)
+}

@@ -25,3 +25,8 @@ func listenUDP(ctx context.Context, addr string) (*net.UDPConn, error) {
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// ListenTCPAddr binds a TCP listener on addr, as every frontend does.
+func ListenTCPAddr(ctx context.Context, addr string) (*net.TCPListener, error) {
+	return listenTCP(ctx, addr)
+}

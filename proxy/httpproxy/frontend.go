@@ -94,7 +94,7 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listenTCP(context.Background(), cfg.Bind)
+	ln, err := proxy.ListenTCPAddr(context.Background(), cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("httpproxy: frontend %s: listening on %s: %w", cfg.Name, cfg.Bind, err)
 	}
