@@ -29,7 +29,7 @@ func sampleStatus() admin.Status {
 		Instances: []admin.Instance{{
 			Name: "web", Interface: "eth0", VRID: 51, Version: 3, State: "MASTER", Priority: 150,
 			EffectivePriority: 90, Master: "198.18.0.11", Since: t0.Add(-90 * time.Second),
-			VIPs: []string{"198.18.0.100/24"},
+			VIPs:     []string{"198.18.0.100/24"},
 			Counters: map[string]uint64{"adverts_sent": 900, "adverts_received": 12, "transitions": 2},
 			Warnings: []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
 		}},
