@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,4 +110,117 @@ algorithm = "random"
 			t.Errorf("flow %d: %s through lb1, %s through lb2", i, before[i], got)
 		}
 	}
+}
+
+// TestClusterKeepsStickySessions: 10,000 clients get sticky cookies through
+// the master; after `lbctl demote`, and again after a SIGKILL of the new
+// master, every client reaches the backend it had, through whichever node
+// holds the VIP: the cookie → backend table is replicated.
+func TestClusterKeepsStickySessions(t *testing.T) {
+	p := newBarePair(t)
+	for i := 0; i < 2; i++ {
+		b := &httpBackend{h: p.l.AddHostAddr(fmt.Sprintf("be%d", i+1), 21+i), hits: map[string]int{}}
+		b.start(t)
+		t.Cleanup(b.stop)
+	}
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600)
+	p.startWith(t, func(i int, cfg string) string {
+		cfg = strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
+bind = "198.18.0.%d:7946"
+peers = ["198.18.0.%d:7946"]
+secret_key_file = %q
+
+[[vrrp]]`, 11+i, 12-i, key), 1)
+		cfg = strings.Replace(cfg, `mode = "tcp"`, `mode = "http"`, 1)
+		cfg = strings.Replace(cfg, `algorithm = "round_robin"`, `algorithm = "random"`, 1)
+		return strings.Replace(cfg, `  [[pool.backend]]
+  address = "198.18.0.21:8080"`, `  [pool.sticky]
+  cookie = "LBSRV"
+  ttl = "1h"
+  [[pool.backend]]
+  address = "198.18.0.21:8080"
+  [[pool.backend]]
+  address = "198.18.0.22:8080"`, 1)
+	})
+	lab.Eventually(t, 20*time.Second, func() (bool, string) {
+		st, ok := p.status(1)
+		alive := 0
+		for _, m := range st.Members {
+			if m.State == "alive" {
+				alive++
+			}
+		}
+		return ok && alive == 2 && p.state(0) == "MASTER", fmt.Sprintf("lb2 members %+v, lb1 %s", st.Members, p.state(0))
+	})
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return p.client.Dial(network, addr)
+		},
+	}}
+	get := func(cookie string) (backend, setCookie string, err error) {
+		req, _ := http.NewRequest("GET", "http://198.18.0.100/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", "LBSRV="+cookie)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, c := range resp.Cookies() {
+			if c.Name == "LBSRV" {
+				setCookie = c.Value
+			}
+		}
+		return strings.TrimSpace(string(b)), setCookie, nil
+	}
+	const clients = 10000
+	cookies := make([]string, clients)
+	backends := make([]string, clients)
+	for i := range cookies {
+		be, c, err := get("")
+		if err != nil || c == "" {
+			t.Fatalf("client %d: %q, cookie %q, %v", i, be, c, err)
+		}
+		cookies[i], backends[i] = c, be
+	}
+	check := func(phase string) {
+		t.Helper()
+		hc.CloseIdleConnections()
+		mismatches := 0
+		for i := range cookies {
+			be, _, err := get(cookies[i])
+			if err != nil || be != backends[i] {
+				mismatches++
+			}
+		}
+		if mismatches != 0 {
+			t.Errorf("%s: %d of %d clients reached another backend", phase, mismatches, clients)
+		}
+	}
+	p.lbctlRun(0, "demote")
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		return p.state(1) == "MASTER" && !p.holdsVIP(0), "lb2 is " + p.state(1)
+	})
+	check("after demote")
+	// lb1 is promoted and takes the VIP back (preempt), then crashes.
+	p.lbctlRun(0, "promote")
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		return p.state(0) == "MASTER" && !p.holdsVIP(1), "lb1 is " + p.state(0)
+	})
+	check("back on lb1")
+	p.proc[0].Signal(syscall.SIGKILL)
+	p.proc[0].Wait(10 * time.Second)
+	p.proc[0] = nil
+	lab.Eventually(t, 10*time.Second, func() (bool, string) { return p.state(1) == "MASTER", "lb2 is " + p.state(1) })
+	// lb1's kernel still holds the VIP (it crashed); the client follows
+	// lb2's gratuitous ARP.
+	lab.Eventually(t, 10*time.Second, func() (bool, string) {
+		mac, _ := p.client.Neighbor(vip)
+		return mac.String() == p.lb[1].MAC.String(), fmt.Sprintf("client neighbour %v", mac)
+	})
+	check("after SIGKILL of the master")
 }
