@@ -30,13 +30,8 @@ type TCPFrontend struct {
 	pool atomic.Pointer[Pool]
 	log  *slog.Logger
 
-	freed chan struct{} // signalled when a connection ends
-
-	active  atomic.Int64
-	total   atomic.Uint64
-	full    atomic.Uint64 // times accepting paused at max_connections
-	noBack  atomic.Uint64 // clients closed because no backend could take them
-	stopped chan struct{}
+	gate   *Gate
+	noBack atomic.Uint64 // clients closed because no backend could take them
 
 	mu       sync.Mutex // guards sessions and closing
 	sessions map[*tcpSession]struct{}
@@ -54,8 +49,7 @@ func ListenTCP(cfg config.Frontend, pool *Pool, log *slog.Logger) (*TCPFrontend,
 	f := &TCPFrontend{
 		name: cfg.Name, ln: ln, log: log.With("frontend", cfg.Name),
 		sessions: make(map[*tcpSession]struct{}),
-		freed:    make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		gate:     NewGate(),
 	}
 	f.cfg.Store(&cfg)
 	f.pool.Store(pool)
@@ -67,14 +61,7 @@ func ListenTCP(cfg config.Frontend, pool *Pool, log *slog.Logger) (*TCPFrontend,
 func (f *TCPFrontend) Update(cfg config.Frontend, pools Pools) {
 	f.cfg.Store(&cfg)
 	f.pool.Store(pools[cfg.DefaultPool])
-	f.wake()
-}
-
-func (f *TCPFrontend) wake() {
-	select {
-	case f.freed <- struct{}{}:
-	default:
-	}
+	f.gate.Wake()
 }
 
 // Addr returns the bound address.
@@ -93,29 +80,12 @@ func (f *TCPFrontend) Start() {
 }
 
 func (f *TCPFrontend) serve() {
-	var delay time.Duration
+	limit := func() int { return f.cfg.Load().MaxConnections }
 	for {
-		if !f.waitRoom() {
+		c, ok := f.gate.Accept(f.ln, limit, f.log)
+		if !ok {
 			return
 		}
-		c, err := f.ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and friends: back off as net/http does, never spin.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			f.log.Error("accept failed", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-f.stopped:
-				return
-			}
-			continue
-		}
-		delay = 0
-		f.total.Add(1)
-		f.active.Add(1)
 		s := &tcpSession{f: f, client: c}
 		if !f.add(s) {
 			c.Close()
@@ -123,28 +93,6 @@ func (f *TCPFrontend) serve() {
 			return
 		}
 		go s.run()
-	}
-}
-
-// waitRoom blocks while the frontend is at max_connections: new clients
-// wait in the kernel's accept queue meanwhile. It reports false on Close.
-func (f *TCPFrontend) waitRoom() bool {
-	paused := false
-	for {
-		max := int64(f.cfg.Load().MaxConnections)
-		if max <= 0 || f.active.Load() < max {
-			return true
-		}
-		if !paused {
-			paused = true
-			f.full.Add(1)
-			f.log.Warn("max_connections reached, accepting paused", "max_connections", max)
-		}
-		select {
-		case <-f.freed:
-		case <-f.stopped:
-			return false
-		}
 	}
 }
 
@@ -165,8 +113,7 @@ func (f *TCPFrontend) done(s *tcpSession) {
 	_, ok := f.sessions[s]
 	delete(f.sessions, s)
 	f.mu.Unlock()
-	f.active.Add(-1)
-	f.wake()
+	f.gate.Done()
 	if ok {
 		f.wg.Done()
 	}
@@ -182,7 +129,7 @@ func (f *TCPFrontend) Close(ctx context.Context) error {
 	}
 	f.closing = true
 	f.mu.Unlock()
-	close(f.stopped)
+	f.gate.Stop()
 	err := f.ln.Close()
 	idle := make(chan struct{})
 	go func() { f.wg.Wait(); close(idle) }()
@@ -210,7 +157,8 @@ type FrontendStats struct {
 
 // Stats returns the frontend's counters.
 func (f *TCPFrontend) Stats() FrontendStats {
-	return FrontendStats{Active: f.active.Load(), Total: f.total.Load(), Full: f.full.Load(), NoBackend: f.noBack.Load()}
+	g := f.gate
+	return FrontendStats{Active: g.Active.Load(), Total: g.Total.Load(), Full: g.Full.Load(), NoBackend: f.noBack.Load()}
 }
 
 // tcpSession is one proxied connection.

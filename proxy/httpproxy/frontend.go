@@ -39,14 +39,10 @@ type Frontend struct {
 	h1s *http.Server // base configuration of the HTTP/2 server
 	h2s *http2.Server
 
-	active atomic.Int64
-	total  atomic.Uint64
-	full   atomic.Uint64
+	gate   *proxy.Gate // accepting under max_connections, counters
 	noBack atomic.Uint64
 
-	freed   chan struct{} // signalled when a connection ends
-	stopped chan struct{} // closed by Close
-	cut     atomic.Bool   // Close's deadline passed: cut everything
+	cut atomic.Bool // Close's deadline passed: cut everything
 
 	mu       sync.Mutex // guards sessions and closing
 	sessions map[session]struct{}
@@ -85,8 +81,7 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 		name: cfg.Name, aff: aff, log: log.With("frontend", cfg.Name),
 		stickies: make(map[string]*sticky),
 		sessions: make(map[session]struct{}),
-		freed:    make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		gate:     proxy.NewGate(),
 	}
 	rand.Read(f.secret[:])
 	rand.Read(f.ticketKey[:])
@@ -188,7 +183,7 @@ func (f *Frontend) Update(cfg config.Frontend, pools proxy.Pools) {
 		return
 	}
 	f.st.Store(st)
-	f.wake()
+	f.gate.Wake()
 }
 
 // Config returns the frontend's current configuration.
@@ -201,7 +196,8 @@ func (f *Frontend) Addr() net.Addr { return f.ln.Addr() }
 // accepted, times accepting paused at max_connections, and requests
 // answered 503 for want of a backend.
 func (f *Frontend) Stats() proxy.FrontendStats {
-	return proxy.FrontendStats{Active: f.active.Load(), Total: f.total.Load(), Full: f.full.Load(), NoBackend: f.noBack.Load()}
+	g := f.gate
+	return proxy.FrontendStats{Active: g.Active.Load(), Total: g.Total.Load(), Full: g.Full.Load(), NoBackend: f.noBack.Load()}
 }
 
 // Start runs the accept loop in a goroutine owned by f until Close.
@@ -210,29 +206,12 @@ func (f *Frontend) Start() {
 }
 
 func (f *Frontend) serve() {
-	var delay time.Duration
+	limit := func() int { return f.st.Load().cfg.MaxConnections }
 	for {
-		if !f.waitRoom() {
+		c, ok := f.gate.Accept(f.ln, limit, f.log)
+		if !ok {
 			return
 		}
-		c, err := f.ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and friends: back off as net/http does, never spin.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			f.log.Error("accept failed", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-f.stopped:
-				return
-			}
-			continue
-		}
-		delay = 0
-		f.total.Add(1)
-		f.active.Add(1)
 		s := newConn(f, c)
 		if !f.add(s) {
 			c.Close()
@@ -247,35 +226,6 @@ func (f *Frontend) serve() {
 			defer f.remove(s) // before free: Close must not shut a recycled conn
 			s.serve()
 		}()
-	}
-}
-
-// waitRoom blocks while the frontend is at max_connections: new clients
-// wait in the kernel's accept queue meanwhile. It reports false on Close.
-func (f *Frontend) waitRoom() bool {
-	paused := false
-	for {
-		limit := int64(f.st.Load().cfg.MaxConnections)
-		if limit <= 0 || f.active.Load() < limit {
-			return true
-		}
-		if !paused {
-			paused = true
-			f.full.Add(1)
-			f.log.Warn("max_connections reached, accepting paused", "max_connections", limit)
-		}
-		select {
-		case <-f.freed:
-		case <-f.stopped:
-			return false
-		}
-	}
-}
-
-func (f *Frontend) wake() {
-	select {
-	case f.freed <- struct{}{}:
-	default:
 	}
 }
 
@@ -298,16 +248,13 @@ func (f *Frontend) remove(s session) {
 	f.mu.Unlock()
 }
 
-func (f *Frontend) connDone() {
-	f.active.Add(-1)
-	f.wake()
-}
+func (f *Frontend) connDone() { f.gate.Done() }
 
 // closingNow reports whether Close has begun: responses then carry
 // Connection: close.
 func (f *Frontend) closingNow() bool {
 	select {
-	case <-f.stopped:
+	case <-f.gate.Stopped():
 		return true
 	default:
 		return false
@@ -325,7 +272,7 @@ func (f *Frontend) Close(ctx context.Context) error {
 	}
 	f.closing = true
 	f.mu.Unlock()
-	close(f.stopped)
+	f.gate.Stop()
 	err := f.ln.Close()
 	// HTTP/2 connections get a GOAWAY (RFC 9113 §6.8) and end when their
 	// streams do; h1s has no listener or connection of its own to wait for.

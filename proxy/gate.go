@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Gate is a frontend's accept loop discipline, shared by the TCP and HTTP
+// frontends: it accepts while the frontend is below max_connections and
+// pauses accepting (clients wait in the kernel's accept queue) while it is
+// full, backs off on accept errors such as EMFILE instead of spinning, and
+// counts connections. Its methods are safe for concurrent use.
+type Gate struct {
+	Active atomic.Int64  // open connections
+	Total  atomic.Uint64 // accepted
+	Full   atomic.Uint64 // times accepting paused at max_connections
+
+	freed    chan struct{} // signalled when a connection ends
+	stopped  chan struct{} // closed by Stop
+	stopOnce sync.Once
+}
+
+// NewGate returns an open gate.
+func NewGate() *Gate {
+	return &Gate{freed: make(chan struct{}, 1), stopped: make(chan struct{})}
+}
+
+// Accept waits for room under limit() (≤ 0: no limit) and accepts the next
+// connection, counting it active. It returns false once Stop was called or
+// the listener is closed.
+func (g *Gate) Accept(ln *net.TCPListener, limit func() int, log *slog.Logger) (*net.TCPConn, bool) {
+	var delay time.Duration
+	for {
+		if !g.waitRoom(limit, log) {
+			return nil, false
+		}
+		c, err := ln.AcceptTCP()
+		if err == nil {
+			g.Total.Add(1)
+			g.Active.Add(1)
+			return c, true
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return nil, false
+		}
+		// EMFILE and friends: back off as net/http does, never spin.
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		log.Error("accept failed", "err", err, "retry_in", delay)
+		select {
+		case <-time.After(delay):
+		case <-g.stopped:
+			return nil, false
+		}
+	}
+}
+
+func (g *Gate) waitRoom(limit func() int, log *slog.Logger) bool {
+	paused := false
+	for {
+		max := int64(limit())
+		if max <= 0 || g.Active.Load() < max {
+			return true
+		}
+		if !paused {
+			paused = true
+			g.Full.Add(1)
+			log.Warn("max_connections reached, accepting paused", "max_connections", max)
+		}
+		select {
+		case <-g.freed:
+		case <-g.stopped:
+			return false
+		}
+	}
+}
+
+// Done counts a connection Accept returned as ended.
+func (g *Gate) Done() {
+	g.Active.Add(-1)
+	g.Wake()
+}
+
+// Wake makes a paused Accept look at the limit again (it changed).
+func (g *Gate) Wake() {
+	select {
+	case g.freed <- struct{}{}:
+	default:
+	}
+}
+
+// Stop makes Accept return false; it is safe to call more than once.
+func (g *Gate) Stop() { g.stopOnce.Do(func() { close(g.stopped) }) }
+
+// Stopped is closed by Stop.
+func (g *Gate) Stopped() <-chan struct{} { return g.stopped }
