@@ -15,14 +15,15 @@ const MaxMessage = 16 << 20
 
 // Commands understood by lbd.
 const (
-	CmdStatus  = "status"
-	CmdReload  = "reload"
-	CmdVersion = "version"
-	CmdDemote  = "demote"  // [INSTANCE]: hand mastership over, stay backup
-	CmdPromote = "promote" // [INSTANCE]: end a demote
-	CmdDrain   = "drain"   // POOL BACKEND: no new connections, finish open ones
-	CmdEnable  = "enable"  // POOL BACKEND: back in rotation
-	CmdDisable = "disable" // POOL BACKEND: out of rotation
+	CmdStatus   = "status"
+	CmdReload   = "reload"
+	CmdVersion  = "version"
+	CmdDemote   = "demote"   // [INSTANCE]: hand mastership over, stay backup
+	CmdPromote  = "promote"  // [INSTANCE]: end a demote
+	CmdDrain    = "drain"    // POOL BACKEND: no new connections, finish open ones
+	CmdEnable   = "enable"   // POOL BACKEND: back in rotation
+	CmdDisable  = "disable"  // POOL BACKEND: out of rotation
+	CmdSessions = "sessions" // [POOL KEY]: replicated tables, or one entry
 )
 
 // Request is one command sent to lbd.

@@ -97,3 +97,28 @@ type VersionInfo struct {
 	Protocol int    `json:"protocol"`
 	Go       string `json:"go"`
 }
+
+// Sessions is the answer to the sessions command: the replicated tables
+// of this node and the cluster's replication counters.
+type Sessions struct {
+	Tables   []SessionTable    `json:"tables"`
+	Counters map[string]uint64 `json:"counters"`
+	// Lookup is set when a POOL KEY was asked for.
+	Lookup *SessionEntry `json:"lookup,omitempty"`
+}
+
+// SessionTable is one replicated table.
+type SessionTable struct {
+	Name       string `json:"name"`
+	Entries    int    `json:"entries"`
+	Tombstones int    `json:"tombstones"`
+	MaxEntries int    `json:"max_entries"`
+	Evictions  uint64 `json:"evictions"`
+}
+
+// SessionEntry is one looked-up entry.
+type SessionEntry struct {
+	Key     string `json:"key"`
+	Backend string `json:"backend,omitempty"`
+	Found   bool   `json:"found"`
+}

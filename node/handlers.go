@@ -3,11 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 
 	"lbd/admin"
+	lbsync "lbd/sync"
 )
 
 // handle answers one admin request.
@@ -41,6 +44,14 @@ func (n *Node) handle(_ context.Context, req admin.Request) admin.Response {
 		}
 		n.log.Info("backend state changed by lbctl", "pool", req.Args[0], "backend", req.Args[1], "command", req.Cmd)
 		return admin.OKResponse(n.Status())
+	case admin.CmdSessions:
+		if len(req.Args) != 0 && len(req.Args) != 2 {
+			return admin.ErrorResponse(fmt.Errorf("sessions takes nothing, or a pool and a key"))
+		}
+		if n.sync == nil {
+			return admin.ErrorResponse(fmt.Errorf("no [cluster] is configured: sessions are kept on this node only"))
+		}
+		return admin.OKResponse(n.sessions(req.Args))
 	case admin.CmdVersion:
 		return admin.OKResponse(admin.VersionInfo{Version: n.opts.Version, Protocol: admin.Version, Go: runtime.Version()})
 	default:
@@ -85,4 +96,41 @@ func (n *Node) Status() admin.Status {
 		}
 	}
 	return st
+}
+
+// sessions reports the replicated tables and, given a pool and a key,
+// looks the key up as a sticky cookie token, a client IP, then a UDP flow.
+func (n *Node) sessions(args []string) admin.Sessions {
+	var out admin.Sessions
+	for _, t := range n.sync.Tables() {
+		ts := t.Stats()
+		out.Tables = append(out.Tables, admin.SessionTable{Name: ts.Name, Entries: ts.Len, Tombstones: ts.Tombstones,
+			MaxEntries: ts.MaxEntries, Evictions: ts.Evictions})
+	}
+	sort.Slice(out.Tables, func(i, j int) bool { return out.Tables[i].Name < out.Tables[j].Name })
+	st := n.sync.Stats()
+	out.Counters = map[string]uint64{
+		"deltas_sent": st.DeltasSent, "records_received": st.RecordsReceived, "stale_records": st.StaleRecords,
+		"full_syncs_sent": st.FullSyncsSent, "full_syncs_received": st.FullSyncsReceived,
+		"rejected_packets": st.RejectedPackets, "rejected_streams": st.RejectedStreams,
+		"dropped_messages": st.DroppedMessages, "feed_resets": st.FeedResets, "snapshot_errors": st.SnapshotErrors,
+	}
+	if len(args) == 2 {
+		pool, key := args[0], args[1]
+		keys := []string{lbsync.CookieKey(pool, key)}
+		if ip, err := netip.ParseAddr(key); err == nil {
+			keys = append(keys, lbsync.SourceIPKey(pool, ip))
+		}
+		if ap, err := netip.ParseAddrPort(key); err == nil {
+			keys = append(keys, lbsync.FlowKey(ap))
+		}
+		out.Lookup = &admin.SessionEntry{Key: keys[0]}
+		for _, k := range keys {
+			if b, ok := n.dp.affinity.Lookup(k); ok {
+				out.Lookup = &admin.SessionEntry{Key: k, Backend: b, Found: true}
+				break
+			}
+		}
+	}
+	return out
 }

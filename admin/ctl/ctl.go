@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
+	"text/tabwriter"
 	"time"
 
 	"lbd/admin"
@@ -28,6 +30,7 @@ var commands = []command{
 	{"drain", "POOL BACKEND", "no new connections to BACKEND; open ones finish within drain_timeout", (*cli).drain},
 	{"enable", "POOL BACKEND", "put BACKEND back in rotation", (*cli).enable},
 	{"disable", "POOL BACKEND", "take BACKEND out of rotation", (*cli).disable},
+	{"sessions", "[POOL KEY]", "replicated session tables; with POOL KEY, the backend of one cookie token, client IP or UDP flow", (*cli).sessions},
 	{"version", "", "print lbctl's and lbd's versions", (*cli).showVersion},
 }
 
@@ -247,6 +250,45 @@ func (c *cli) backendCmd(cmd string, args []string) error {
 				fmt.Fprintf(c.out, "%s %s: %s, %d active connections\n", p.Name, b.Address, b.State, b.Active)
 			}
 		}
+	}
+	return nil
+}
+
+func (c *cli) sessions(args []string) error {
+	if len(args) != 0 && len(args) != 2 {
+		return errUsage
+	}
+	resp, err := c.call(admin.CmdSessions, args...)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(resp)
+	}
+	var s admin.Sessions
+	if err := resp.Decode(&s); err != nil {
+		return err
+	}
+	if s.Lookup != nil {
+		if !s.Lookup.Found {
+			return fmt.Errorf("no session for %s %s on this node", args[0], args[1])
+		}
+		fmt.Fprintf(c.out, "%s -> %s\n", s.Lookup.Key, s.Lookup.Backend)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tENTRIES\tTOMBSTONES\tMAX\tEVICTIONS")
+	for _, t := range s.Tables {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", t.Name, t.Entries, t.Tombstones, t.MaxEntries, t.Evictions)
+	}
+	tw.Flush()
+	keys := make([]string, 0, len(s.Counters))
+	for k := range s.Counters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(c.out, "%s %d\n", k, s.Counters[k])
 	}
 	return nil
 }

@@ -206,6 +206,16 @@ secret_key_file = %q
 		return p.state(1) == "MASTER" && !p.holdsVIP(0), "lb2 is " + p.state(1)
 	})
 	check("after demote")
+	// lbctl sessions on the new master shows the replicated cookie table
+	// and resolves a client's cookie to its backend.
+	out := p.lbctlRun(1, "sessions")
+	if !strings.Contains(out, "sticky") || !strings.Contains(out, "records_received") {
+		t.Errorf("lbctl sessions:\n%s", out)
+	}
+	wantAddr := map[string]string{"be1": "198.18.0.21:8080", "be2": "198.18.0.22:8080"}[backends[0]]
+	if out := p.lbctlRun(1, "sessions", "app", cookies[0]); !strings.Contains(out, "-> "+wantAddr) {
+		t.Errorf("lbctl sessions app %s = %q, want %s", cookies[0], out, wantAddr)
+	}
 	// lb1 is promoted and takes the VIP back (preempt), then crashes.
 	p.lbctlRun(0, "promote")
 	lab.Eventually(t, 10*time.Second, func() (bool, string) {
