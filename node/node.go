@@ -118,6 +118,12 @@ func (n *Node) run(ctx context.Context) error {
 		n.stop()
 		return err
 	}
+	if n.sync != nil {
+		stopWatch := make(chan struct{})
+		var watch sync.WaitGroup
+		watch.Go(func() { n.watchSecondOpinion(stopWatch) })
+		defer func() { close(stopWatch); watch.Wait() }()
+	}
 	n.log.Info("lbd started", "node", cfg.Node.Name, "config", cfg.Path, "pid", os.Getpid(),
 		"vrrp_instances", len(cfg.VRRP), "frontends", len(cfg.Frontends), "pools", len(cfg.Pools))
 

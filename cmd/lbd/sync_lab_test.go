@@ -110,6 +110,19 @@ algorithm = "random"
 			t.Errorf("flow %d: %s through lb1, %s through lb2", i, before[i], got)
 		}
 	}
+
+	// VRRP's second opinion: with lb1 master again, a firewall on lb2 drops
+	// protocol 112, so lb2 stops hearing lb1 and takes over; memberlist
+	// still sees lb1 alive, and lb2 says so loudly.
+	p.lbctlRun(0, "promote")
+	lab.Eventually(t, 10*time.Second, func() (bool, string) { return p.state(0) == "MASTER", "lb1 is " + p.state(0) })
+	if err := p.lb[1].DropProto(112); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.proc[1].WaitOutput("cluster sees the master alive", 15*time.Second); err != nil {
+		t.Error(err)
+	}
+	p.lb[1].UndropProto(112)
 }
 
 // TestClusterKeepsStickySessions: 10,000 clients get sticky cookies through
