@@ -41,7 +41,7 @@ func (d *dataPlane) listen(fc config.Frontend, pools proxy.Pools) (frontend, err
 	pool := pools[fc.DefaultPool]
 	switch fc.Mode {
 	case "tcp":
-		return proxy.ListenTCP(fc, pool, d.log)
+		return proxy.ListenTCP(fc, pool, d.affinity, d.log)
 	case "udp":
 		return proxy.ListenUDP(fc, pool, d.affinity, d.log)
 	case "http":

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -92,4 +93,11 @@ func (a *LocalAffinity) sweepLocked() {
 			delete(a.entries, k)
 		}
 	}
+}
+
+// SourceIPKey is the Affinity key of a client address's persistence in a
+// pool (`[pool.sticky] source_ip = true`). sync keys its source-IP table by
+// the same form.
+func SourceIPKey(pool string, ip netip.Addr) string {
+	return "source-ip/" + pool + "/" + ip.Unmap().String()
 }

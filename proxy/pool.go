@@ -231,6 +231,27 @@ func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, e
 	}
 }
 
+// dialSticky connects to the backend at addr when it is in the pool, usable
+// and has room; ok is false otherwise or when it does not answer, and the
+// caller balances as usual.
+func (p *Pool) dialSticky(ctx context.Context, addr string) (*Backend, net.Conn, bool) {
+	b := p.Backend(addr)
+	if b == nil || !b.Usable() || !b.TryInc() {
+		return nil, nil, false
+	}
+	start := time.Now()
+	c, err := p.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		b.Release()
+		b.CountFailure()
+		b.Report(health.ConnectError)
+		return nil, nil, false
+	}
+	b.CountConnect(time.Since(start))
+	b.Report(health.Success)
+	return b, c, true
+}
+
 // SetState changes a backend's administrative state (lbctl drain, enable,
 // disable). Draining keeps the backend's connections for at most the pool's
 // drain_timeout, then closes those still open; disable closes none at once.

@@ -28,6 +28,7 @@ type TCPFrontend struct {
 	ln   *net.TCPListener
 	cfg  atomic.Pointer[config.Frontend]
 	pool atomic.Pointer[Pool]
+	aff  Affinity // source-IP persistence
 	log  *slog.Logger
 
 	gate   *Gate
@@ -41,15 +42,20 @@ type TCPFrontend struct {
 
 // ListenTCP binds the frontend's address (with IP_FREEBIND) and returns the
 // frontend, ready to Serve.
-func ListenTCP(cfg config.Frontend, pool *Pool, log *slog.Logger) (*TCPFrontend, error) {
+// aff keeps source-IP persistence for pools with [pool.sticky] source_ip;
+// nil gives a table local to this frontend.
+func ListenTCP(cfg config.Frontend, pool *Pool, aff Affinity, log *slog.Logger) (*TCPFrontend, error) {
 	ln, err := listenTCP(context.Background(), cfg.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: frontend %s: listening on %s: %w", cfg.Name, cfg.Bind, err)
 	}
 	f := &TCPFrontend{
-		name: cfg.Name, ln: ln, log: log.With("frontend", cfg.Name),
+		name: cfg.Name, ln: ln, aff: aff, log: log.With("frontend", cfg.Name),
 		sessions: make(map[*tcpSession]struct{}),
 		gate:     NewGate(),
+	}
+	if f.aff == nil {
+		f.aff = NewLocalAffinity()
 	}
 	f.cfg.Store(&cfg)
 	f.pool.Store(pool)
@@ -190,7 +196,23 @@ func (s *tcpSession) run() {
 	src := addrPort(s.client.RemoteAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout.D()*time.Duration(max(1, len(pool.backends))))
 	fc := f.cfg.Load()
-	b, conn, err := pool.dial(ctx, balance.HashAddr(src.Addr()))
+	var (
+		b    *Backend
+		conn net.Conn
+		err  error
+		key  string
+	)
+	if cfg.Sticky.SourceIP {
+		// The client's backend of last time, from this node or (with a
+		// cluster) from the node that served it before a failover.
+		key = SourceIPKey(cfg.Name, src.Addr())
+		if addr, ok := f.aff.Lookup(key); ok {
+			b, conn, _ = pool.dialSticky(ctx, addr)
+		}
+	}
+	if conn == nil {
+		b, conn, err = pool.dial(ctx, balance.HashAddr(src.Addr()))
+	}
 	cancel()
 	if err != nil {
 		f.noBack.Add(1)
@@ -198,6 +220,9 @@ func (s *tcpSession) run() {
 		return
 	}
 	defer b.Release()
+	if key != "" {
+		f.aff.Store(key, b.Address(), cfg.Sticky.TTL.D())
+	}
 	s.b = b
 	s.backend = conn.(*net.TCPConn)
 	b.Track(s)

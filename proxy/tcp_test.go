@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func startFrontend(t *testing.T, fc config.Frontend, pc config.Pool) *TCPFronten
 	if fc.Name == "" {
 		fc.Name = "f"
 	}
-	f, err := ListenTCP(fc, pool, discard)
+	f, err := ListenTCP(fc, pool, nil, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,5 +298,40 @@ func TestTCPProxyProtocol(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("backend got no PROXY header")
+	}
+}
+
+func TestTCPSourceIPPersistence(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	pc := poolConfig("round_robin", a.addr(), b.addr())
+	pc.Sticky = config.Sticky{SourceIP: true, TTL: dur(time.Hour)}
+	aff := NewLocalAffinity()
+	pool, err := NewPool(pc, nil, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ListenTCP(config.Frontend{Name: "f", Bind: "127.0.0.1:0"}, pool, aff, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Start()
+	defer f.Close(context.Background())
+	first := hello(t, f.Addr().String())
+	for i := 0; i < 6; i++ {
+		if got := hello(t, f.Addr().String()); got != first {
+			t.Fatalf("connection %d from the same client reached %s, first went to %s (round robin would alternate)", i, got, first)
+		}
+	}
+	if got, ok := aff.Lookup(SourceIPKey("p", netip.MustParseAddr("127.0.0.1"))); !ok || got == "" {
+		t.Errorf("no persistence entry stored: %q %v", got, ok)
+	}
+	// The remembered backend goes down: the client moves, and stays.
+	pool.SetState(map[string]string{"a": a.addr(), "b": b.addr()}[first], balance.StateDisabled)
+	moved := hello(t, f.Addr().String())
+	if moved == first {
+		t.Fatalf("client still sent to disabled backend %s", first)
+	}
+	if got := hello(t, f.Addr().String()); got != moved {
+		t.Errorf("after moving to %s the client went to %s", moved, got)
 	}
 }

@@ -55,3 +55,10 @@ func TestUsesRouteByKey(t *testing.T) {
 		t.Errorf("flows table bound %d, want 300", got)
 	}
 }
+
+func TestSourceIPKeyMatchesProxy(t *testing.T) {
+	ip := netip.MustParseAddr("::ffff:198.18.0.50")
+	if a, b := SourceIPKey("app", ip), proxy.SourceIPKey("app", ip); a != b {
+		t.Errorf("sync keys source IPs as %q, the proxy as %q", a, b)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -18,11 +19,19 @@ import (
 
 // TestClusterKeepsUDPFlows: two nodes in a [cluster] (memberlist with a
 // key) see each other as members; UDP flows pinned to backends through the
-// master keep their backends through the new master after a demote,
+// master, and L4 clients with source_ip persistence, keep their backends
+// through the new master after a demote,
 // because the flow table is replicated.
 func TestClusterKeepsUDPFlows(t *testing.T) {
 	p := newBarePair(t)
 	bes := []*lab.Host{p.l.AddHostAddr("be1", 21), p.l.AddHostAddr("be2", 22)}
+	for _, h := range bes {
+		greeter(t, h, h.IPv4.String()+":9000")
+	}
+	var clients []*lab.Host
+	for i := 0; i < 8; i++ {
+		clients = append(clients, p.l.AddHostAddr(fmt.Sprintf("c%d", i+1), 51+i))
+	}
 	for _, h := range bes {
 		pc, err := h.ListenPacket("udp", h.IPv4.String()+":5353")
 		if err != nil {
@@ -64,6 +73,22 @@ algorithm = "random"
   address = "198.18.0.21:5353"
   [[pool.backend]]
   address = "198.18.0.22:5353"
+
+[[frontend]]
+name = "db"
+bind = "198.18.0.100:7000"
+mode = "tcp"
+default_pool = "db"
+
+[[pool]]
+name = "db"
+algorithm = "random"
+  [pool.sticky]
+  source_ip = true
+  [[pool.backend]]
+  address = "198.18.0.21:9000"
+  [[pool.backend]]
+  address = "198.18.0.22:9000"
 `
 	})
 	lab.Eventually(t, 20*time.Second, func() (bool, string) {
@@ -101,6 +126,27 @@ algorithm = "random"
 		flows = append(flows, pc)
 		before[i] = ask(pc)
 	}
+	// Eight client hosts over L4 with source-IP persistence.
+	greet := func(h *lab.Host) string {
+		c, err := h.Dial("tcp", "198.18.0.100:7000")
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return strings.Fields(line)[0]
+	}
+	persisted := map[string]string{}
+	for _, h := range clients {
+		persisted[h.Name] = greet(h)
+		if again := greet(h); again != persisted[h.Name] {
+			t.Errorf("%s: %s then %s through lb1 with source_ip persistence", h.Name, persisted[h.Name], again)
+		}
+	}
 	p.lbctlRun(0, "demote")
 	lab.Eventually(t, 10*time.Second, func() (bool, string) { return p.state(1) == "MASTER", "lb2 is " + p.state(1) })
 	// Wait until lb1 has let go, so the flows surely go through lb2.
@@ -108,6 +154,11 @@ algorithm = "random"
 	for i, pc := range flows {
 		if got := ask(pc); got != before[i] {
 			t.Errorf("flow %d: %s through lb1, %s through lb2", i, before[i], got)
+		}
+	}
+	for _, h := range clients {
+		if got := greet(h); got != persisted[h.Name] {
+			t.Errorf("%s: %s through lb1, %s through lb2 (source_ip persistence)", h.Name, persisted[h.Name], got)
 		}
 	}
 
