@@ -20,8 +20,7 @@ import (
 // TestClusterKeepsUDPFlows: two nodes in a [cluster] (memberlist with a
 // key) see each other as members; UDP flows pinned to backends through the
 // master, and L4 clients with source_ip persistence, keep their backends
-// through the new master after a demote,
-// because the flow table is replicated.
+// through the new master after a demote, because the tables are replicated.
 func TestClusterKeepsUDPFlows(t *testing.T) {
 	p := newBarePair(t)
 	bes := []*lab.Host{p.l.AddHostAddr("be1", 21), p.l.AddHostAddr("be2", 22)}
