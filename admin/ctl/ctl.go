@@ -141,7 +141,13 @@ func (c *cli) status(args []string) error {
 	if len(args) != 0 {
 		return errUsage
 	}
-	resp, err := c.call(admin.CmdStatus)
+	return c.statusCmd(admin.CmdStatus, nil, func(st *admin.Status) { writeStatus(c.out, st, time.Now()) })
+}
+
+// statusCmd sends a command whose answer is the node's Status and prints
+// it as JSON with -json, else with show.
+func (c *cli) statusCmd(cmd string, args []string, show func(*admin.Status)) error {
+	resp, err := c.call(cmd, args...)
 	if err != nil {
 		return err
 	}
@@ -152,7 +158,7 @@ func (c *cli) status(args []string) error {
 	if err := resp.Decode(&st); err != nil {
 		return err
 	}
-	writeStatus(c.out, &st, time.Now())
+	show(&st)
 	return nil
 }
 
@@ -160,19 +166,9 @@ func (c *cli) reload(args []string) error {
 	if len(args) != 0 {
 		return errUsage
 	}
-	resp, err := c.call(admin.CmdReload)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(resp)
-	}
-	var st admin.Status
-	if err := resp.Decode(&st); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.out, "reloaded %s on %s\n", st.Config, st.Node)
-	return nil
+	return c.statusCmd(admin.CmdReload, nil, func(st *admin.Status) {
+		fmt.Fprintf(c.out, "reloaded %s on %s\n", st.Config, st.Node)
+	})
 }
 
 func (c *cli) showVersion(args []string) error {
@@ -200,28 +196,18 @@ func (c *cli) instanceCmd(cmd string, args []string) error {
 	if len(args) > 1 {
 		return errUsage
 	}
-	resp, err := c.call(cmd, args...)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(resp)
-	}
-	var st admin.Status
-	if err := resp.Decode(&st); err != nil {
-		return err
-	}
-	for _, in := range st.Instances {
-		if len(args) == 1 && in.Name != args[0] {
-			continue
+	return c.statusCmd(cmd, args, func(st *admin.Status) {
+		for _, in := range st.Instances {
+			if len(args) == 1 && in.Name != args[0] {
+				continue
+			}
+			demoted := ""
+			if in.Demoted {
+				demoted = " (demoted)"
+			}
+			fmt.Fprintf(c.out, "%s: %s%s, master %s\n", in.Name, in.State, demoted, dash(in.Master))
 		}
-		demoted := ""
-		if in.Demoted {
-			demoted = " (demoted)"
-		}
-		fmt.Fprintf(c.out, "%s: %s%s, master %s\n", in.Name, in.State, demoted, dash(in.Master))
-	}
-	return nil
+	})
 }
 
 func (c *cli) drain(args []string) error   { return c.backendCmd(admin.CmdDrain, args) }
@@ -233,25 +219,15 @@ func (c *cli) backendCmd(cmd string, args []string) error {
 	if len(args) != 2 {
 		return errUsage
 	}
-	resp, err := c.call(cmd, args...)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(resp)
-	}
-	var st admin.Status
-	if err := resp.Decode(&st); err != nil {
-		return err
-	}
-	for _, p := range st.Pools {
-		for _, b := range p.Backends {
-			if p.Name == args[0] && b.Address == args[1] {
-				fmt.Fprintf(c.out, "%s %s: %s, %d active connections\n", p.Name, b.Address, b.State, b.Active)
+	return c.statusCmd(cmd, args, func(st *admin.Status) {
+		for _, p := range st.Pools {
+			for _, b := range p.Backends {
+				if p.Name == args[0] && b.Address == args[1] {
+					fmt.Fprintf(c.out, "%s %s: %s, %d active connections\n", p.Name, b.Address, b.State, b.Active)
+				}
 			}
 		}
-	}
-	return nil
+	})
 }
 
 func (c *cli) sessions(args []string) error {
