@@ -69,6 +69,9 @@ type Instance struct {
 	snap    InstanceStatus
 	stopped bool
 
+	// Owned by the loop's thread; publish copies them into snap.
+	maxLate, maxGap time.Duration
+
 	changes chan stateChange
 	done    chan struct{}
 	notify  sync.WaitGroup
@@ -176,26 +179,23 @@ func (in *Instance) Run() {
 		dl := in.m.NextDeadline()
 		in.conn.SetReadDeadline(dl)
 		n, src, dst, err := in.conn.ReadFrom(buf)
+		now := in.now() // one clock read per wake-up
 		if !dl.IsZero() {
-			if late := in.now().Sub(dl); late > 0 {
-				in.noteLate(late)
-			}
+			in.maxLate = max(in.maxLate, now.Sub(dl))
 		}
 		switch {
 		case err == nil:
-			if now := in.now(); src == lastFrom {
-				in.noteGap(now.Sub(lastAt))
-				lastAt = now
-			} else {
-				lastFrom, lastAt = src, now
+			if src == lastFrom {
+				in.maxGap = max(in.maxGap, now.Sub(lastAt))
 			}
+			lastFrom, lastAt = src, now
 			if perr := ParseInto(&adv, buf[:n], src, dst); perr != nil {
 				in.countBad(perr)
 				break
 			}
 			before := in.m.Counters()
 			wasMaster := in.m.State() == StateMaster
-			out = in.apply(in.m.HandleAdvert(in.now(), src, &adv), out)
+			out = in.apply(in.m.HandleAdvert(now, src, &adv), out)
 			after := in.m.Counters()
 			if after.AddrListErrors != before.AddrListErrors {
 				in.foreignList(src, &adv)
@@ -224,8 +224,8 @@ func (in *Instance) Run() {
 			return
 		}
 		// A stream of packets must not starve the timers.
-		if dl := in.m.NextDeadline(); !dl.IsZero() && !in.now().Before(dl) {
-			out = in.apply(in.m.Tick(in.now()), out)
+		if dl := in.m.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
+			out = in.apply(in.m.Tick(now), out)
 		}
 		in.publish()
 	}
@@ -361,24 +361,14 @@ func (in *Instance) foreignList(src netip.Addr, adv *Advert) {
 	}
 }
 
-func (in *Instance) noteLate(d time.Duration) {
-	in.mu.Lock()
-	in.snap.MaxTimerLate = max(in.snap.MaxTimerLate, d)
-	in.mu.Unlock()
-}
-
-func (in *Instance) noteGap(d time.Duration) {
-	in.mu.Lock()
-	in.snap.MaxAdvertGap = max(in.snap.MaxAdvertGap, d)
-	in.mu.Unlock()
-}
-
-// publish refreshes the snapshot Status returns.
+// publish refreshes the snapshot Status returns: one lock per wake-up of
+// the advert loop.
 func (in *Instance) publish() {
 	st := in.m.Status()
 	c := in.m.Counters()
 	in.mu.Lock()
 	in.snap.Status, in.snap.Counters = st, c
+	in.snap.MaxTimerLate, in.snap.MaxAdvertGap = in.maxLate, in.maxGap
 	in.mu.Unlock()
 }
 
