@@ -288,8 +288,9 @@ func (s *tcpSession) copyHalf(dst, src *net.TCPConn, counter *atomic.Uint64, idl
 	if err != nil {
 		return err
 	}
+	w := newReadWaiter(rc)
 	for {
-		if err := waitReadable(rc); err != nil {
+		if err := w.wait(); err != nil {
 			return err
 		}
 		bp := bufPool.Get().(*[]byte)

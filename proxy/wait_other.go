@@ -4,6 +4,10 @@ package proxy
 
 import "syscall"
 
-// waitReadable returns at once where peeking is not wired up: the read
-// that follows waits instead, holding its buffer.
-func waitReadable(syscall.RawConn) error { return nil }
+// readWaiter returns at once where peeking is not wired up: the read that
+// follows waits instead, holding its buffer.
+type readWaiter struct{}
+
+func newReadWaiter(syscall.RawConn) *readWaiter { return &readWaiter{} }
+
+func (*readWaiter) wait() error { return nil }
