@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -238,23 +239,6 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 	}
 }
 
-// poolServing reports whether the pool has a backend that takes traffic:
-// what a [[vrrp.track]] pool checks.
-func (d *dataPlane) poolServing(name string) bool {
-	d.mu.Lock()
-	p := d.pools[name]
-	d.mu.Unlock()
-	if p == nil {
-		return false
-	}
-	for _, b := range p.Backends() {
-		if b.Usable() {
-			return true
-		}
-	}
-	return false
-}
-
 // setBackendState applies lbctl drain, enable or disable.
 func (d *dataPlane) setBackendState(pool, addr, cmd string) error {
 	d.mu.Lock()
@@ -267,17 +251,14 @@ func (d *dataPlane) setBackendState(pool, addr, cmd string) error {
 	return p.SetState(addr, s)
 }
 
-// servingPools reports poolServing for every pool.
+// servingPools reports, for every pool, whether it has a backend that
+// takes traffic: what a [[vrrp.track]] pool checks in the VRRP process.
 func (d *dataPlane) servingPools() map[string]bool {
 	d.mu.Lock()
-	names := make([]string, 0, len(d.pools))
-	for n := range d.pools {
-		names = append(names, n)
-	}
-	d.mu.Unlock()
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = d.poolServing(n)
+	defer d.mu.Unlock()
+	m := make(map[string]bool, len(d.pools))
+	for name, p := range d.pools {
+		m[name] = slices.ContainsFunc(p.Backends(), func(b *proxy.Backend) bool { return b.Usable() })
 	}
 	return m
 }
