@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 5m
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test unit lint fuzz bench gobench demo drill soak deb deps clean
+.PHONY: all build test unit lint fuzz bench bench-sync gobench demo drill soak deb deps clean
 
 all: build
 
@@ -45,6 +45,15 @@ fuzz:
 # look (default 5); BENCHFLAGS passes more, e.g. '-only l7 -duration 3s -json b.json'.
 bench: deps build
 	$(BIN)/lbdbench -bin $(BIN) -runs $(if $(filter command line,$(origin RUNS)),$(RUNS),5) $(BENCHFLAGS)
+	$(MAKE) bench-sync
+
+# bench-sync: lbd's replication beside HAProxy's peers protocol in the same
+# run (sync/): propagation p50/p99, replicated writes/s, 1 M-entry resync of
+# a fresh peer, memory per entry, the slowest write after a simultaneous start.
+bench-sync: deps
+	$(GO) test -run '^$$' -bench 'Propagation$$' -benchtime 2000x ./sync
+	$(GO) test -run '^$$' -bench 'ReplicatedWrites$$' -benchtime 200000x ./sync
+	$(GO) test -run '^$$' -bench 'Resync1M|MemoryPerEntry|SimultaneousStart' -benchtime 1x ./sync
 
 # gobench: the Go micro-benchmarks (balancers, VRRP codec, HTTP parser, sync).
 gobench:

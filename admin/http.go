@@ -94,6 +94,34 @@ func WriteMetrics(w io.Writer, st Status) {
 			m.sample("lbd_backend_bytes_total", float64(b.BytesOut), "pool", p.Name, "backend", b.Address, "direction", "out")
 		}
 	}
+	clusterMetrics(m, &st)
+}
+
+// clusterMetrics writes the [cluster]'s membership and replication.
+func clusterMetrics(m *metricWriter, st *Status) {
+	if len(st.Members) == 0 {
+		return
+	}
+	m.family("lbd_cluster_member_up", "gauge", "1 when memberlist holds the member alive.")
+	for _, mb := range st.Members {
+		up := 0.0
+		if mb.State == "alive" {
+			up = 1
+		}
+		m.sample("lbd_cluster_member_up", up, "member", mb.Name, "addr", mb.Addr)
+	}
+	m.family("lbd_sync_peer_streaming", "gauge", "1 when this node streams its writes to the peer.")
+	m.family("lbd_sync_peer_lag_seconds", "gauge", "Time the peer takes to apply this node's writes.")
+	m.family("lbd_sync_peer_pending_records", "gauge", "Records sent or queued that the peer has not applied.")
+	for _, p := range st.Peers {
+		streaming := 0.0
+		if p.State == "streaming" {
+			streaming = 1
+		}
+		m.sample("lbd_sync_peer_streaming", streaming, "peer", p.Name)
+		m.sample("lbd_sync_peer_lag_seconds", p.LagMs/1000, "peer", p.Name)
+		m.sample("lbd_sync_peer_pending_records", float64(p.Pending), "peer", p.Name)
+	}
 }
 
 type metricWriter struct{ w io.Writer }

@@ -16,6 +16,8 @@ type Status struct {
 	Frontends    []Frontend `json:"frontends"`
 	Pools        []Pool     `json:"pools"`
 	Members      []Member   `json:"members,omitempty"` // the [cluster], this node included
+	// Peers are this node's replication streams to the other members.
+	Peers []SessionPeer `json:"peers,omitempty"`
 }
 
 // Member is one node of the cluster as memberlist sees it.
@@ -101,7 +103,10 @@ type VersionInfo struct {
 // Sessions is the answer to the sessions command: the replicated tables
 // of this node and the cluster's replication counters.
 type Sessions struct {
+	// Pool is set when the tables were counted for one pool only.
+	Pool     string            `json:"pool,omitempty"`
 	Tables   []SessionTable    `json:"tables"`
+	Peers    []SessionPeer     `json:"peers"`
 	Counters map[string]uint64 `json:"counters"`
 	// Lookup is set when a POOL KEY was asked for.
 	Lookup *SessionEntry `json:"lookup,omitempty"`
@@ -114,6 +119,25 @@ type SessionTable struct {
 	Tombstones int    `json:"tombstones"`
 	MaxEntries int    `json:"max_entries"`
 	Evictions  uint64 `json:"evictions"`
+	// Digest is a checksum of the live entries (key, value, version,
+	// writer), independent of order: members whose tables converged show
+	// the same digest. Empty when counted for one pool.
+	Digest string `json:"digest,omitempty"`
+}
+
+// SessionPeer is this node's replication stream to another member.
+type SessionPeer struct {
+	Name        string    `json:"name"`
+	Addr        string    `json:"addr"`
+	State       string    `json:"state"` // connecting, full-sync, streaming
+	Since       time.Time `json:"since"`
+	RecordsSent uint64    `json:"records_sent"` // on the current stream
+	Pending     uint64    `json:"pending"`      // records not yet applied by the peer
+	// LagMs is how long the peer takes to apply this node's writes, in
+	// milliseconds: measured on its last acknowledgement, or the age of the
+	// oldest write it has not acknowledged when that is longer.
+	LagMs   float64   `json:"lag_ms"`
+	LastAck time.Time `json:"last_ack,omitzero"`
 }
 
 // SessionEntry is one looked-up entry.

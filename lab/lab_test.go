@@ -725,3 +725,84 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCut: a cut host reaches nobody it was cut from, over IPv4 and IPv6,
+// others still; removing the cut heals it.
+func TestCut(t *testing.T) {
+	l, a, b := newPair(t)
+	c := l.AddHost("c")
+	if err := a.Cut(b.IPv4, b.IPv6); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, p := range [][2]*Host{{a, b}, {b, a}} {
+			if err := p[0].Ping(f.addr(p[1]), short); !errors.Is(err, ErrTimeout) {
+				t.Errorf("%s: %s cut from %s: ping = %v, want ErrTimeout", f.name, a.Name, b.Name, err)
+			}
+		}
+		if err := a.Ping(f.addr(c), long); err != nil {
+			t.Errorf("%s: %s to %s, not cut: %v", f.name, a.Name, c.Name, err)
+		}
+	}
+	if err := a.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if err := a.Ping(f.addr(b), long); err != nil {
+			t.Errorf("%s: after the cut is removed: %v", f.name, err)
+		}
+	}
+}
+
+// TestAddAddrsAndRoute: a thousand addresses added in one batch all
+// answer, through a route on another host.
+func TestAddAddrsAndRoute(t *testing.T) {
+	_, a, b := newPair(t)
+	var ps []netip.Prefix
+	for i := range 1000 {
+		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}), 32))
+	}
+	if err := a.AddAddrs(ps...); err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := a.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[netip.Prefix]bool{}
+	for _, p := range addrs {
+		have[p] = true
+	}
+	for _, p := range ps {
+		if !have[p] {
+			t.Fatalf("%s missing on %s", p, a.Name)
+		}
+	}
+	if err := b.AddRoute(netip.MustParsePrefix("198.19.0.0/16"), a.IPv4); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []netip.Prefix{ps[0], ps[999]} {
+		if err := b.Ping(p.Addr(), long); err != nil {
+			t.Errorf("ping %s through the route: %v", p.Addr(), err)
+		}
+	}
+	// DialFrom connects from one of them; the other side sees it.
+	ln, err := b.Listen("tcp", b.IPv4.String()+":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := a.DialFrom("tcp", ps[5].Addr(), b.IPv4.String()+":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if got := sc.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); got != ps[5].Addr() {
+		t.Errorf("accepted from %s, want %s", got, ps[5].Addr())
+	}
+}

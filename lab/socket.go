@@ -72,6 +72,29 @@ func (h *Host) Dial(network, addr string) (net.Conn, error) {
 	return c, nil
 }
 
+// DialFrom is Dial from the local address src (one of the host's, for
+// example one of many client addresses added with AddAddrs).
+func (h *Host) DialFrom(network string, src netip.Addr, addr string) (net.Conn, error) {
+	if err := literalOnly(network, addr); err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: dialTimeout}
+	if strings.HasPrefix(network, "udp") {
+		d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+	} else {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+	}
+	var c net.Conn
+	err := h.Do(func() (err error) {
+		c, err = d.Dial(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: %s: dial %s %s from %s: %w", h.Name, network, addr, src, err)
+	}
+	return c, nil
+}
+
 // literalOnly rejects host names for IP networks.
 func literalOnly(network, addr string) error {
 	host := addr

@@ -45,11 +45,14 @@ func (n *Node) handle(_ context.Context, req admin.Request) admin.Response {
 		n.log.Info("backend state changed by lbctl", "pool", req.Args[0], "backend", req.Args[1], "command", req.Cmd)
 		return admin.OKResponse(n.Status())
 	case admin.CmdSessions:
-		if len(req.Args) != 0 && len(req.Args) != 2 {
-			return admin.ErrorResponse(fmt.Errorf("sessions takes nothing, or a pool and a key"))
+		if len(req.Args) > 2 {
+			return admin.ErrorResponse(fmt.Errorf("sessions takes nothing, a pool, or a pool and a key"))
 		}
 		if n.sync == nil {
 			return admin.ErrorResponse(fmt.Errorf("no [cluster] is configured: sessions are kept on this node only"))
+		}
+		if len(req.Args) > 0 && !n.dp.hasPool(req.Args[0]) {
+			return admin.ErrorResponse(fmt.Errorf("no pool named %q", req.Args[0]))
 		}
 		return admin.OKResponse(n.sessions(req.Args))
 	case admin.CmdVersion:
@@ -94,6 +97,7 @@ func (n *Node) Status() admin.Status {
 		for _, m := range n.sync.Members() {
 			st.Members = append(st.Members, admin.Member{Name: m.Name, Addr: m.Addr.String(), State: string(m.State), Since: m.Since, Self: m.Self})
 		}
+		st.Peers = n.peers()
 	}
 	return st
 }
@@ -102,12 +106,27 @@ func (n *Node) Status() admin.Status {
 // looks the key up as a sticky cookie token, a client IP, then a UDP flow.
 func (n *Node) sessions(args []string) admin.Sessions {
 	var out admin.Sessions
-	for _, t := range n.sync.Tables() {
-		ts := t.Stats()
-		out.Tables = append(out.Tables, admin.SessionTable{Name: ts.Name, Entries: ts.Len, Tombstones: ts.Tombstones,
-			MaxEntries: ts.MaxEntries, Evictions: ts.Evictions})
+	if len(args) == 1 {
+		out.Pool = args[0]
+		backends := n.dp.poolBackends(args[0])
+		for _, t := range n.sync.Tables() {
+			count := t.Count(func(key, value string) bool {
+				if t.Name() == lbsync.TableFlows {
+					return backends[value]
+				}
+				return lbsync.InPool(key, out.Pool)
+			})
+			out.Tables = append(out.Tables, admin.SessionTable{Name: t.Name(), Entries: count})
+		}
+	} else {
+		for _, t := range n.sync.Tables() {
+			ts := t.Stats()
+			out.Tables = append(out.Tables, admin.SessionTable{Name: ts.Name, Entries: ts.Len, Tombstones: ts.Tombstones,
+				MaxEntries: ts.MaxEntries, Evictions: ts.Evictions, Digest: fmt.Sprintf("%016x", t.Digest())})
+		}
 	}
 	sort.Slice(out.Tables, func(i, j int) bool { return out.Tables[i].Name < out.Tables[j].Name })
+	out.Peers = n.peers()
 	st := n.sync.Stats()
 	out.Counters = map[string]uint64{
 		"deltas_sent": st.DeltasSent, "records_received": st.RecordsReceived, "stale_records": st.StaleRecords,
@@ -131,6 +150,37 @@ func (n *Node) sessions(args []string) admin.Sessions {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// poolBackends returns the addresses of pool's backends, as the tables
+// store them.
+func (d *dataPlane) poolBackends(pool string) map[string]bool {
+	d.mu.Lock()
+	p := d.pools[pool]
+	d.mu.Unlock()
+	m := map[string]bool{}
+	if p != nil {
+		for _, b := range p.Backends() {
+			m[b.Address()] = true
+		}
+	}
+	return m
+}
+
+func (d *dataPlane) hasPool(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pools[name] != nil
+}
+
+// peers reports the replication streams to the other members.
+func (n *Node) peers() []admin.SessionPeer {
+	out := []admin.SessionPeer{}
+	for _, p := range n.sync.Peers() {
+		out = append(out, admin.SessionPeer{Name: p.Name, Addr: p.Addr, State: p.State, Since: p.Since,
+			RecordsSent: p.RecordsSent, Pending: p.Pending, LagMs: float64(p.Lag.Microseconds()) / 1000, LastAck: p.LastAck})
 	}
 	return out
 }

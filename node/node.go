@@ -88,19 +88,11 @@ func (n *Node) run(ctx context.Context) error {
 	n.admin = srv
 	var wg sync.WaitGroup
 	serveCtx, stopServe := context.WithCancel(context.Background())
-	wg.Go(func() {
-		if err := srv.Serve(serveCtx, n.handle); err != nil {
-			n.log.Error("admin socket failed", "err", err)
-		}
-	})
 	defer func() {
 		stopServe()
 		wg.Wait()
 	}()
 
-	if err := n.startHTTP(cfg.Admin.Listen); err != nil {
-		return err
-	}
 	if err := n.startCluster(cfg); err != nil {
 		n.stop()
 		return err
@@ -115,6 +107,17 @@ func (n *Node) run(ctx context.Context) error {
 		return err
 	}
 	if err := n.vr.apply(cfg); err != nil {
+		n.stop()
+		return err
+	}
+	// The admin socket and HTTP listener answer once every part runs
+	// (lbctl's requests wait in the socket's backlog until then).
+	wg.Go(func() {
+		if err := srv.Serve(serveCtx, n.handle); err != nil {
+			n.log.Error("admin socket failed", "err", err)
+		}
+	})
+	if err := n.startHTTP(cfg.Admin.Listen); err != nil {
 		n.stop()
 		return err
 	}

@@ -10,9 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -102,7 +102,9 @@ func BenchmarkResync1M(b *testing.B) {
 		benchResync(b, peerOf(a), n)
 	})
 	b.Run("separate-process", func(b *testing.B) {
-		benchResync(b, startPeerProcess(b, n), n)
+		addr, perEntry := startPeerProcess(b, n)
+		benchResync(b, addr, n)
+		b.ReportMetric(perEntry, "rss-B/entry")
 	})
 }
 
@@ -123,8 +125,9 @@ func benchResync(b *testing.B, peer string, n int) {
 }
 
 // startPeerProcess runs this test binary as a node holding n entries (see
-// TestMain) and returns its address; the node stops when the benchmark ends.
-func startPeerProcess(b *testing.B, n int) string {
+// TestMain) and returns its address and the resident memory the entries
+// took, per entry; the node stops when the benchmark ends.
+func startPeerProcess(b *testing.B, n int) (string, float64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", peerEnv, n))
 	cmd.Stderr = os.Stderr
@@ -147,7 +150,12 @@ func startPeerProcess(b *testing.B, n int) string {
 	if err != nil {
 		b.Fatalf("peer process: %v", err)
 	}
-	return strings.TrimSpace(line)
+	var addr string
+	var rss0, rss1 int64
+	if _, err := fmt.Sscan(line, &addr, &rss0, &rss1); err != nil {
+		b.Fatalf("peer process said %q: %v", line, err)
+	}
+	return addr, float64(rss1-rss0) / float64(n)
 }
 
 // peerEnv makes the test binary a benchmark's peer node instead of running
@@ -175,12 +183,25 @@ func runPeer(v string) int {
 		return 1
 	}
 	defer c.Close()
+	debug.FreeOSMemory()
+	rss0, err := rssOf(os.Getpid())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	t := c.Table("sticky", 1<<21)
 	for i := range n {
 		t.Store(cookieKey(i), backend(i), time.Hour)
 	}
-	runtime.GC()
-	fmt.Println(c.Addr())
+	// The memory the entries hold once the garbage of filling them is
+	// collected and given back, as the runtime's scavenger does over time.
+	debug.FreeOSMemory()
+	rss1, err := rssOf(os.Getpid())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(c.Addr(), rss0, rss1)
 	io.Copy(io.Discard, os.Stdin)
 	return 0
 }

@@ -23,7 +23,8 @@ const (
 	handshakeTimeout = 5 * time.Second
 	dialTimeout      = 5 * time.Second
 	leaveTimeout     = time.Second
-	maxTables        = 256 // tables a peer may create here
+	tcpTimeout       = 2 * time.Second // memberlist's streams (push/pull, joins): a LAN's
+	maxTables        = 256             // tables a peer may create here
 )
 
 // Cluster is this node's membership in the cluster and the owner of its
@@ -49,6 +50,7 @@ type Cluster struct {
 	mu      sync.Mutex // guards the fields below
 	tables  map[string]*Table
 	inbound map[net.Conn]struct{}
+	peers   map[string]*feed // the feed to each member, for Peers
 	closing bool
 
 	members  memberSet
@@ -66,7 +68,7 @@ func newCluster(cfg Config, logger *slog.Logger) *Cluster {
 	cfg.withDefaults()
 	c := &Cluster{cfg: cfg, log: logger, self: cfg.NodeName, names: newNodeNames(cfg.NodeName),
 		tombTTL: int64(cfg.TombstoneTTL),
-		tables:  map[string]*Table{}, inbound: map[net.Conn]struct{}{},
+		tables:  map[string]*Table{}, inbound: map[net.Conn]struct{}{}, peers: map[string]*feed{},
 		memberCh: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.clock.Store(time.Now().UnixNano())
 	c.now = c.clock.Load
@@ -111,6 +113,7 @@ func (c *Cluster) start() error {
 	mc.Events = events{c}
 	mc.Delegate = delegate{c}
 	mc.Logger = mlog
+	mc.TCPTimeout = tcpTimeout
 	if len(c.cfg.SecretKey) > 0 {
 		if mc.Keyring, err = memberlist.NewKeyring(nil, c.cfg.SecretKey); err != nil {
 			c.tr.Shutdown()

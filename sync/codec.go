@@ -12,6 +12,7 @@ const (
 	msgRecords = 2 // table and node dictionaries, then records (deltas, chunks, snapshots)
 	msgDone    = 3 // uvarint record count: the full-state transfer is complete
 	msgBegin   = 4 // tables (name, max_entries, entries) a full-state transfer will send
+	msgAck     = 5 // uvarint frame count: the receiver has applied that many frames of the stream
 )
 
 // Limits of the codec. A message beyond them is malformed.
@@ -55,7 +56,7 @@ type record struct {
 type message struct {
 	kind    byte
 	name    []byte     // msgHello
-	count   uint64     // msgDone
+	count   uint64     // msgDone, msgAck
 	tables  []tableRef // msgRecords, msgBegin
 	nodes   [][]byte
 	records []record
@@ -154,7 +155,7 @@ func decode(b []byte, m *message) error {
 	switch m.kind {
 	case msgHello:
 		m.name = r.name("node name")
-	case msgDone:
+	case msgDone, msgAck:
 		m.count = r.uvarint()
 	case msgRecords:
 		decodeRecords(&r, m)
@@ -222,7 +223,7 @@ func appendMessage(dst []byte, m *message) []byte {
 	switch m.kind {
 	case msgHello:
 		dst = appendBytes(dst, m.name)
-	case msgDone:
+	case msgDone, msgAck:
 		dst = binary.AppendUvarint(dst, m.count)
 	case msgBegin:
 		dst = binary.AppendUvarint(dst, uint64(len(m.tables)))

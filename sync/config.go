@@ -28,7 +28,7 @@ type Config struct {
 	SnapshotInterval  time.Duration // 0: 1 minute; negative: only on Close
 	DefaultMaxEntries int           // bound of a table a peer creates before Table names it; 0: 1<<20
 	TombstoneTTL      time.Duration // life of a deletion of a key without expiry; 0: 5 minutes
-	JoinRetry         time.Duration // retry joining Peers while alone this often; 0: 5 s
+	JoinRetry         time.Duration // join Peers while alone, and members held for dead, this often; 0: 5 s
 
 	// tune adjusts memberlist's configuration (tests shorten its timers).
 	tune func(*memberlist.Config)

@@ -31,15 +31,28 @@ type feed struct {
 	wake   chan struct{} // capacity 1
 
 	mu     sync.Mutex // guards the fields below
-	q      [][]byte
+	q      []frame
 	qBytes int
 	broken bool     // the queue overflowed; the connection is being reset
 	conn   net.Conn // the current connection, closed on overflow
+
+	progress progress // what the member has applied: lbctl sessions' lag
+}
+
+// frame is one encoded delta message waiting for a member.
+type frame struct {
+	b       []byte
+	records int
+	at      int64 // unix ns when the writes were taken from the outbox
 }
 
 func (c *Cluster) startFeed(name, addr string) *feed {
 	f := &feed{c: c, name: name, addr: addr, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.progress.init(preciseNow())
+	c.mu.Lock()
+	c.peers[name] = f
+	c.mu.Unlock()
 	go f.run()
 	return f
 }
@@ -48,6 +61,11 @@ func (c *Cluster) startFeed(name, addr string) *feed {
 func (f *feed) stopFeed() {
 	f.cancel()
 	<-f.done
+	f.c.mu.Lock()
+	if f.c.peers[f.name] == f {
+		delete(f.c.peers, f.name)
+	}
+	f.c.mu.Unlock()
 }
 
 // manageFeeds keeps one feed per alive member, following memberlist.
@@ -59,7 +77,7 @@ func (c *Cluster) manageFeeds() {
 			f.cancel()
 		}
 		for _, f := range feeds {
-			<-f.done
+			f.stopFeed()
 		}
 	}()
 	for {
@@ -134,11 +152,23 @@ func (f *feed) session() error {
 	f.mu.Lock()
 	f.q, f.qBytes, f.broken, f.conn = nil, 0, false, conn
 	f.mu.Unlock()
+	f.progress.connected(preciseNow())
+	defer func() { f.progress.disconnected(preciseNow()) }()
+	acks := make(chan struct{})
+	go func() {
+		defer close(acks)
+		f.readAcks(s)
+	}()
+	defer func() {
+		conn.Close()
+		<-acks
+	}()
 	f.c.addFeed(f)
 	defer f.c.removeFeed(f)
 	if err := f.push(s); err != nil {
 		return err
 	}
+	f.progress.streaming(preciseNow())
 	for {
 		select {
 		case <-f.ctx.Done():
@@ -154,6 +184,22 @@ func (f *feed) session() error {
 	}
 }
 
+// readAcks reads the member's acknowledgements until the stream closes.
+func (f *feed) readAcks(s *session) {
+	var m message
+	for {
+		b, err := s.readFrame()
+		if err != nil {
+			return
+		}
+		if decode(b, &m) != nil || m.kind != msgAck {
+			f.c.stats.dropped.Add(1)
+			continue
+		}
+		f.progress.ack(m.count, preciseNow())
+	}
+}
+
 // push sends every table, stripe by stripe, and the delta frames queued
 // meanwhile; memory stays at one stripe's copy and one chunk. It starts
 // with the tables' sizes, so that an empty receiver sizes its maps once.
@@ -164,9 +210,14 @@ func (f *feed) push(s *session) error {
 	var buf []byte
 	sent := 0
 	emit := func() error {
-		sent += enc.len()
+		n := enc.len()
+		sent += n
 		buf = enc.finish(buf[:0])
-		return s.writeFrame(buf)
+		if err := s.writeFrame(buf); err != nil {
+			return err
+		}
+		f.progress.wrote(s.sent, n, preciseNow(), false)
+		return nil
 	}
 	tables := f.c.Tables()
 	begin := message{kind: msgBegin}
@@ -214,28 +265,31 @@ func (f *feed) drain(s *session) error {
 	if broken {
 		return errFellBehind
 	}
-	for _, b := range q {
-		if err := s.writeFrame(b); err != nil {
+	for _, fr := range q {
+		if err := s.writeFrame(fr.b); err != nil {
 			return err
 		}
+		f.progress.wrote(s.sent, fr.records, fr.at, true)
 	}
 	return nil
 }
 
 // enqueue queues frames for the member without waiting. Past maxQueued the
 // connection is closed: the member gets the full state again.
-func (f *feed) enqueue(frames [][]byte) {
+func (f *feed) enqueue(frames []frame) {
 	f.mu.Lock()
 	if f.broken {
 		f.mu.Unlock()
 		return
 	}
-	for _, b := range frames {
-		f.q = append(f.q, b)
-		f.qBytes += len(b)
+	for _, fr := range frames {
+		f.q = append(f.q, fr)
+		f.qBytes += len(fr.b)
+		f.progress.queue(fr.records)
 	}
 	if f.qBytes > maxQueued {
 		f.broken, f.q, f.qBytes = true, nil, 0
+		f.progress.dropQueue()
 		conn := f.conn
 		f.mu.Unlock()
 		conn.Close()
@@ -252,6 +306,7 @@ func (f *feed) enqueue(frames [][]byte) {
 func (f *feed) reset() {
 	f.mu.Lock()
 	f.broken, f.q, f.qBytes = true, nil, 0
+	f.progress.dropQueue()
 	conn := f.conn
 	f.mu.Unlock()
 	if conn != nil {

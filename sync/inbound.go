@@ -32,6 +32,10 @@ func (c *Cluster) acceptSync(conn net.Conn) {
 	}()
 }
 
+// ackEvery bounds the frames a receiver applies before it acknowledges,
+// when frames keep arriving.
+const ackEvery = 64
+
 // serveSync applies what a member streams: its full state, then its writes.
 // A malformed message is dropped whole and counted; the stream goes on.
 func (c *Cluster) serveSync(conn net.Conn) {
@@ -49,7 +53,19 @@ func (c *Cluster) serveSync(conn net.Conn) {
 	log = log.With("peer", s.peer)
 	start := time.Now()
 	var m message
+	var ack []byte
+	unacked := 0
 	for {
+		// Acknowledge what was applied whenever everything that arrived is
+		// (and at least every ackEvery frames): the sender's lag and pending
+		// counts for this member (lbctl sessions).
+		if unacked > 0 && (s.br.Buffered() == 0 || unacked >= ackEvery) {
+			ack = appendMessage(ack[:0], &message{kind: msgAck, count: s.recv})
+			if s.writeFrame(ack) == nil {
+				s.flush() // a broken stream shows in the next read
+			}
+			unacked = 0
+		}
 		b, err := s.readFrame()
 		if err != nil {
 			switch {
@@ -61,6 +77,7 @@ func (c *Cluster) serveSync(conn net.Conn) {
 			}
 			return
 		}
+		unacked++
 		if err := decode(b, &m); err != nil {
 			c.stats.dropped.Add(1)
 			log.Warn("dropped a sync message", "err", err)

@@ -92,3 +92,21 @@ func entryHash(key, value string, version uint64, node string) uint64 {
 	str(node)
 	return h
 }
+
+// Count returns the number of live entries for which keep returns true; it
+// holds one stripe's lock at a time (for lbctl sessions POOL).
+func (t *Table) Count(keep func(key, value string) bool) int {
+	now := t.c.now()
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for _, e := range s.m {
+			if !e.tomb && !e.expired(now) && keep(e.key, e.value) {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -1,6 +1,9 @@
 package lbsync
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // sweepEvery is the janitor's tick; each tick sweeps 1/sweepParts of every
 // table's stripes, so an expired entry is gone within about 4 s.
@@ -11,12 +14,12 @@ const (
 
 // joinLoop joins the configured peers, and again whenever this node is
 // alone: the first node of a cluster starts before its peers, and a node
-// whose peers all restarted must find them again.
+// whose peers all restarted must find them again. It also rejoins members
+// it holds for dead, as serf's reconnect does: after a partition heals,
+// two sides that each kept several members would otherwise never merge,
+// since memberlist stops probing a dead node.
 func (c *Cluster) joinLoop() {
 	defer c.wg.Done()
-	if len(c.cfg.Peers) == 0 {
-		return
-	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -25,18 +28,38 @@ func (c *Cluster) joinLoop() {
 			return
 		case <-t.C:
 		}
-		if c.ml.NumMembers() <= 1 {
-			switch n, err := c.ml.Join(c.cfg.Peers); {
+		if targets := c.joinTargets(); len(targets) > 0 {
+			alone := c.ml.NumMembers() <= 1
+			switch n, err := c.ml.Join(targets); {
+			case err != nil && alone:
+				c.log.Warn("joining the cluster", "peers", targets, "err", err)
 			case err != nil:
-				c.log.Warn("joining the cluster", "peers", c.cfg.Peers, "err", err)
-			case c.ml.NumMembers() > 1:
+				c.log.Debug("rejoining members held for dead", "addrs", targets, "err", err)
+			case alone && c.ml.NumMembers() > 1:
 				c.log.Info("joined the cluster", "contacted", n)
-			default:
-				c.log.Debug("still alone after joining", "peers", c.cfg.Peers)
+			case !alone:
+				c.log.Info("rejoined members held for dead", "addrs", targets, "contacted", n)
 			}
 		}
 		t.Reset(c.cfg.JoinRetry)
 	}
+}
+
+// joinTargets returns the addresses to join: the configured peers when this
+// node is alone, and the members it holds for dead (not those that left).
+func (c *Cluster) joinTargets() []string {
+	var out []string
+	if c.ml.NumMembers() <= 1 {
+		out = append(out, c.cfg.Peers...)
+	}
+	c.members.mu.Lock()
+	defer c.members.mu.Unlock()
+	for _, m := range c.members.m {
+		if !m.Self && m.State == MemberDead && !slices.Contains(out, m.Addr.String()) {
+			out = append(out, m.Addr.String())
+		}
+	}
+	return out
 }
 
 // janitor sweeps expired entries and writes periodic snapshots.

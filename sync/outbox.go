@@ -78,17 +78,18 @@ func (c *Cluster) flushLoop() {
 		if len(batch) == 0 {
 			continue
 		}
-		now := c.now()
-		var frames [][]byte
+		now, at := c.now(), preciseNow()
+		var frames []frame
+		cut := func() { frames = append(frames, frame{records: enc.len(), b: enc.finish(nil), at: at}) }
 		for i := range batch {
 			d := &batch[i]
 			enc.add(d.t, 0, d.tomb, d.version, ttlMillis(d.expires, now), d.key, d.value)
 			if enc.full() {
-				frames = append(frames, enc.finish(nil))
+				cut()
 			}
 		}
 		if enc.len() > 0 {
-			frames = append(frames, enc.finish(nil))
+			cut()
 		}
 		c.stats.deltasSent.Add(uint64(len(batch)))
 		clear(batch) // drop the references to keys and tables

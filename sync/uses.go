@@ -28,6 +28,17 @@ func SourceIPKey(pool string, ip netip.Addr) string {
 	return sourceIPPrefix + pool + "/" + ip.Unmap().String()
 }
 
+// InPool reports whether key is a cookie or source-IP key of pool. A UDP
+// flow key names no pool: its backend does.
+func InPool(key, pool string) bool {
+	for _, p := range [...]string{cookiePrefix, sourceIPPrefix} {
+		if rest, ok := strings.CutPrefix(key, p); ok {
+			return strings.HasPrefix(rest, pool+"/")
+		}
+	}
+	return false
+}
+
 // FlowKey is the key of a UDP flow: the client's address and port, as the
 // UDP proxy writes it.
 func FlowKey(client netip.AddrPort) string { return client.String() }

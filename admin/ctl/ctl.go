@@ -30,7 +30,7 @@ var commands = []command{
 	{"drain", "POOL BACKEND", "no new connections to BACKEND; open ones finish within drain_timeout", (*cli).drain},
 	{"enable", "POOL BACKEND", "put BACKEND back in rotation", (*cli).enable},
 	{"disable", "POOL BACKEND", "take BACKEND out of rotation", (*cli).disable},
-	{"sessions", "[POOL KEY]", "replicated session tables; with POOL KEY, the backend of one cookie token, client IP or UDP flow", (*cli).sessions},
+	{"sessions", "[POOL [KEY]]", "replicated session tables and each peer's lag; with POOL, that pool's entries; with POOL KEY, the backend of one cookie token, client IP or UDP flow", (*cli).sessions},
 	{"version", "", "print lbctl's and lbd's versions", (*cli).showVersion},
 }
 
@@ -231,7 +231,7 @@ func (c *cli) backendCmd(cmd string, args []string) error {
 }
 
 func (c *cli) sessions(args []string) error {
-	if len(args) != 0 && len(args) != 2 {
+	if len(args) > 2 {
 		return errUsage
 	}
 	resp, err := c.call(admin.CmdSessions, args...)
@@ -252,19 +252,48 @@ func (c *cli) sessions(args []string) error {
 		fmt.Fprintf(c.out, "%s -> %s\n", s.Lookup.Key, s.Lookup.Backend)
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tENTRIES\tTOMBSTONES\tMAX\tEVICTIONS")
-	for _, t := range s.Tables {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", t.Name, t.Entries, t.Tombstones, t.MaxEntries, t.Evictions)
+	writeSessions(c.out, &s, time.Now())
+	return nil
+}
+
+// writeSessions prints the replicated tables, the peers' lag and the
+// counters as lbctl sessions shows them, with durations relative to now.
+func writeSessions(w io.Writer, s *admin.Sessions, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if s.Pool != "" {
+		fmt.Fprintf(tw, "TABLE\tENTRIES OF POOL %s\n", s.Pool)
+		for _, t := range s.Tables {
+			fmt.Fprintf(tw, "%s\t%d\n", t.Name, t.Entries)
+		}
+	} else {
+		fmt.Fprintln(tw, "TABLE\tENTRIES\tTOMBSTONES\tMAX\tEVICTIONS\tDIGEST")
+		for _, t := range s.Tables {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Entries, t.Tombstones, t.MaxEntries, t.Evictions, t.Digest)
+		}
 	}
 	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tSTATE\tSINCE\tSENT\tPENDING\tLAG\tLAST ACK")
+	for _, p := range s.Peers {
+		last := "never"
+		if !p.LastAck.IsZero() {
+			last = now.Sub(p.LastAck).Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.2fms\t%s\n", p.Name, p.Addr, p.State,
+			now.Sub(p.Since).Round(time.Second), p.RecordsSent, p.Pending, p.LagMs, last)
+	}
+	if len(s.Peers) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
 	keys := make([]string, 0, len(s.Counters))
 	for k := range s.Counters {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(c.out, "%s %d\n", k, s.Counters[k])
+		fmt.Fprintf(w, "%s %d\n", k, s.Counters[k])
 	}
-	return nil
 }

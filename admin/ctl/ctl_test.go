@@ -139,3 +139,33 @@ func TestNoPacketCodeInLbctl(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionsTableGolden(t *testing.T) {
+	s := admin.Sessions{
+		Tables: []admin.SessionTable{
+			{Name: "source-ip", Entries: 10000, MaxEntries: 1000000, Digest: "5d2c1b0a99887766"},
+			{Name: "sticky", Entries: 2, Tombstones: 1, MaxEntries: 1000000, Evictions: 3, Digest: "141aa22cea63e2dc"},
+		},
+		Peers: []admin.SessionPeer{
+			{Name: "lb2", Addr: "198.18.0.12:7946", State: "streaming", Since: t0.Add(-90 * time.Second), RecordsSent: 10002, LagMs: 0.21, LastAck: t0.Add(-1500 * time.Millisecond)},
+			{Name: "lb3", Addr: "198.18.0.13:7946", State: "connecting", Since: t0.Add(-4 * time.Second)},
+		},
+		Counters: map[string]uint64{"deltas_sent": 10002, "records_received": 7},
+	}
+	var b bytes.Buffer
+	writeSessions(&b, &s, t0)
+	s.Pool, s.Peers = "db", nil
+	s.Tables = []admin.SessionTable{{Name: "source-ip", Entries: 10000}, {Name: "sticky"}}
+	writeSessions(&b, &s, t0)
+	golden := filepath.Join("testdata", "sessions.golden")
+	if *update {
+		os.WriteFile(golden, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), b.String()); diff != "" {
+		t.Errorf("lbctl sessions table (-want +got):\n%s", diff)
+	}
+}
