@@ -72,7 +72,10 @@ func (b *Backend) Report(o health.Outcome) {
 // state and counters over.
 func NewPool(cfg config.Pool, prev *Pool, log *slog.Logger) (*Pool, error) {
 	p := &Pool{cfg: cfg, byBal: make(map[*balance.Backend]*Backend), log: log.With("pool", cfg.Name)}
-	p.dialer = net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	// No TCP keep-alive probes to backends (HAProxy's default, without
+	// option srvtcpka): idle timeouts end dead connections, and setting
+	// the probes up costs four system calls per connection.
+	p.dialer = net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: -1}
 	old := map[string]*Backend{}
 	if prev != nil {
 		for _, b := range prev.backends {
@@ -214,7 +217,7 @@ func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, e
 			return nil, nil, ErrNoBackend
 		}
 		start := time.Now()
-		c, err := p.dialer.DialContext(ctx, "tcp", b.Address())
+		c, err := p.connect(ctx, b)
 		if err == nil {
 			b.CountConnect(time.Since(start))
 			b.Report(health.Success)
@@ -231,6 +234,11 @@ func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, e
 	}
 }
 
+// connect opens a TCP connection to b.
+func (p *Pool) connect(ctx context.Context, b *Backend) (net.Conn, error) {
+	return p.dialer.DialContext(ctx, "tcp", b.Address())
+}
+
 // dialSticky connects to the backend at addr when it is in the pool, usable
 // and has room; ok is false otherwise or when it does not answer, and the
 // caller balances as usual.
@@ -240,7 +248,7 @@ func (p *Pool) dialSticky(ctx context.Context, addr string) (*Backend, net.Conn,
 		return nil, nil, false
 	}
 	start := time.Now()
-	c, err := p.dialer.DialContext(ctx, "tcp", addr)
+	c, err := p.connect(ctx, b)
 	if err != nil {
 		b.Release()
 		b.CountFailure()

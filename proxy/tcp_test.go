@@ -29,7 +29,7 @@ type backend struct {
 	wg    sync.WaitGroup
 }
 
-func startBackend(t *testing.T, name string) *backend {
+func startBackend(t testing.TB, name string) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +76,7 @@ func poolConfig(algo string, addrs ...string) config.Pool {
 	return p
 }
 
-func startFrontend(t *testing.T, fc config.Frontend, pc config.Pool) *TCPFrontend {
+func startFrontend(t testing.TB, fc config.Frontend, pc config.Pool) *TCPFrontend {
 	t.Helper()
 	pool, err := NewPool(pc, nil, discard)
 	if err != nil {
