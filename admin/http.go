@@ -79,6 +79,14 @@ func WriteMetrics(w io.Writer, st Status) {
 	for _, f := range st.Frontends {
 		m.sample("lbd_frontend_connections_total", float64(f.Total), "frontend", f.Name)
 	}
+	m.family("lbd_access_log_lines_total", "counter", "Access log lines, by outcome (written, dropped, error).")
+	for _, f := range st.Frontends {
+		if a := f.AccessLog; a != nil {
+			m.sample("lbd_access_log_lines_total", float64(a.Lines), "frontend", f.Name, "outcome", "written")
+			m.sample("lbd_access_log_lines_total", float64(a.Dropped), "frontend", f.Name, "outcome", "dropped")
+			m.sample("lbd_access_log_lines_total", float64(a.Errors), "frontend", f.Name, "outcome", "error")
+		}
+	}
 	m.family("lbd_backend_up", "gauge", "1 when the backend takes new traffic.")
 	m.family("lbd_backend_active_connections", "gauge", "Open connections to the backend.")
 	m.family("lbd_backend_bytes_total", "counter", "Bytes moved, by direction.")

@@ -17,6 +17,7 @@ func sampleClusterStatus() Status {
 	return Status{
 		Node: "lb1", Version: "1.0.0",
 		Instances: []Instance{{Name: "web", State: "MASTER", EffectivePriority: 150}},
+		Frontends: []Frontend{{Name: "plain", Mode: "http", State: "listening", AccessLog: &AccessLogCounts{Lines: 42, Dropped: 3}}},
 		Pools: []Pool{{Name: "app", Backends: []Backend{
 			{Address: "198.18.0.21:8080", State: "up", Active: 3, BytesIn: 10, BytesOut: 20},
 			{Address: "198.18.0.22:8080", State: "draining"},

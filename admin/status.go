@@ -60,6 +60,17 @@ type Frontend struct {
 	Active      int64  `json:"active"`
 	Total       uint64 `json:"total"`
 	Refused     uint64 `json:"refused,omitempty"`
+	// AccessLog counts the access log's lines (http frontends with
+	// access_log): written, dropped because the log fell behind, and
+	// write errors.
+	AccessLog *AccessLogCounts `json:"access_log,omitempty"`
+}
+
+// AccessLogCounts are an access log's counters.
+type AccessLogCounts struct {
+	Lines   uint64 `json:"lines"`
+	Dropped uint64 `json:"dropped"`
+	Errors  uint64 `json:"errors"`
 }
 
 // Pool is one backend pool.

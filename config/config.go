@@ -94,6 +94,7 @@ type Frontend struct {
 	IdleTimeout     Duration `toml:"idle_timeout"`
 	HeaderTimeout   Duration `toml:"header_timeout"`
 	ProxyProtocol   string   `toml:"proxy_protocol"` // "", "v1" or "v2"
+	AccessLog       string   `toml:"access_log"`     // http: "", "stdout" or a file
 	Routes          []Route  `toml:"route"`
 }
 
@@ -116,7 +117,8 @@ type Pool struct {
 	ConnectTimeout Duration  `toml:"connect_timeout"`
 	ReadTimeout    Duration  `toml:"read_timeout"`
 	DrainTimeout   Duration  `toml:"drain_timeout"`
-	Panic          string    `toml:"panic"` // "fail" (503 at once) or "route_all"
+	Panic          string    `toml:"panic"`    // "fail" (503 at once) or "route_all"
+	Protocol       string    `toml:"protocol"` // to backends, http frontends: "http/1.1" or "h2c"
 	Sticky         Sticky    `toml:"sticky"`
 	Health         Health    `toml:"health"`
 	Outlier        Outlier   `toml:"outlier"`

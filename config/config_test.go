@@ -93,13 +93,13 @@ name = "b"
 	got := []any{c.Node.Name, c.Node.AdminSocket, c.Node.StateDir, c.Cluster.Bind,
 		r.Priority, r.AdvertInterval.D(), r.Preempt, r.Version, r.GARPRepeat, r.GARPInterval.D(), r.NotifyTimeout.D(),
 		r.VIPs[0].String(), tr.Weight, tr.Interval.D(), tr.Timeout.D(), tr.Rise, tr.Fall,
-		b.Algorithm, b.Retries, b.ConnectTimeout.D(), b.Panic, b.Health.Type, b.Health.ExpectStatus,
+		b.Algorithm, b.Retries, b.ConnectTimeout.D(), b.Panic, b.Protocol, b.Health.Type, b.Health.ExpectStatus,
 		b.Sticky.TTL.D(), b.Sticky.MaxEntries, b.Outlier.MaxEjectionTime.D(), b.Backends[0].Weight,
 		c.Pools[0].Backends[0].Weight}
 	want := []any{host, "/run/lbd/lbd.sock", "/var/lib/lbd", "",
 		100, time.Second, true, 3, 5, 10 * time.Millisecond, 5 * time.Second,
 		"198.18.0.100/32", 0, 2 * time.Second, 2 * time.Second, 1, 1,
-		"round_robin", 1, 5 * time.Second, "fail", "none", "2xx",
+		"round_robin", 1, 5 * time.Second, "fail", "http/1.1", "none", "2xx",
 		time.Hour, 1000000, 300 * time.Second, 1,
 		7}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -197,6 +197,33 @@ name = "app"
 	}
 	if c.Frontends[0].TLSCert != "tls/missing.pem" || c.Path != "" {
 		t.Errorf("Parse changed names: tls_cert %q, Path %q", c.Frontends[0].TLSCert, c.Path)
+	}
+}
+
+// TestAccessLogPath: a relative access_log is resolved against the
+// configuration's directory, "stdout" and empty stay as they are.
+func TestAccessLogPath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := ""
+	for i, l := range []string{"logs/web.log", "stdout", ""} {
+		src += fmt.Sprintf("[[frontend]]\nname = \"f%d\"\nbind = \":%d\"\nmode = \"http\"\ndefault_pool = \"app\"\naccess_log = %q\n", i, 80+i, l)
+	}
+	src += "[[pool]]\nname = \"app\"\nprotocol = \"h2c\"\n  [[pool.backend]]\n  address = \"198.18.0.21:50051\"\n"
+	path := filepath.Join(dir, "lbd.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.Frontends[0].AccessLog, c.Frontends[1].AccessLog, c.Frontends[2].AccessLog, c.Pools[0].Protocol}
+	want := []string{filepath.Join(dir, "logs/web.log"), "stdout", "", "h2c"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("access_log and protocol (-want +got):\n%s", diff)
 	}
 }
 

@@ -81,6 +81,16 @@ func (l *errList) unknown(key, hint string) {
 	l.list = append(l.list, &Error{File: l.file, Line: l.lines.find(key), Key: key, Msg: msg})
 }
 
+// hasKey reports whether a problem was recorded for key.
+func (l *errList) hasKey(key string) bool {
+	for _, x := range l.list {
+		if x.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 // err returns the sorted list, or nil when it is empty.
 func (l *errList) err() error {
 	if len(l.list) == 0 {

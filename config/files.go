@@ -46,6 +46,27 @@ func checkFiles(c *Config, dir string, e *errList) {
 				e.addErr(p+".tls_cert", err, "%q with tls_key %q: %v", cert, key, err)
 			}
 		}
+		if f.AccessLog != "stdout" && !e.hasKey(p+".access_log") {
+			if n := abs(&f.AccessLog); n != "" {
+				checkLogFile(e, p+".access_log", n, f.AccessLog)
+			}
+		}
+	}
+}
+
+// checkLogFile checks that a log file can be created or appended to: its
+// directory exists, and the file, if it exists, is a regular file.
+func checkLogFile(e *errList, key, written, path string) {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		e.addErr(key, err, "%q: directory %q: %v", written, filepath.Dir(written), pathErrReason(err))
+		return
+	} else if !fi.IsDir() {
+		e.add(key, "%q: %q is not a directory", written, filepath.Dir(written))
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		e.add(key, "%q is not a regular file", written)
 	}
 }
 

@@ -21,7 +21,7 @@ func (v *validator) frontend(i int) {
 	if f.Mode == "http" {
 		v.frontendHTTP(p, f)
 	} else if f.Mode != "" {
-		v.onlyWith(p, []string{"route", "tls_cert", "tls_key", "tls_min_version", "request_id_header", "header_timeout"},
+		v.onlyWith(p, []string{"route", "tls_cert", "tls_key", "tls_min_version", "request_id_header", "header_timeout", "access_log"},
 			fmt.Sprintf("mode \"http\", not %q", f.Mode))
 	}
 	v.intRange(p+".max_connections", f.MaxConnections, 0, math.MaxInt)
@@ -76,6 +76,14 @@ func (v *validator) frontendHTTP(p string, f *Frontend) {
 	v.enum(p+".tls_min_version", f.TLSMinVersion, "1.2", "1.3")
 	if h := f.RequestIDHeader; h != "" && !v.d.bad[p+".request_id_header"] && !validToken(h) {
 		v.e.add(p+".request_id_header", "%q is not a header name", h)
+	}
+	if l := f.AccessLog; l != "" && l != "stdout" && !v.d.bad[p+".access_log"] {
+		switch {
+		case strings.ContainsAny(l, "\x00\n\r"):
+			v.e.add(p+".access_log", "%q is not a file name", l)
+		case strings.HasSuffix(l, "/"):
+			v.e.add(p+".access_log", "%q names a directory; want a file, \"stdout\" or empty", l)
+		}
 	}
 	for j := range f.Routes {
 		v.route(fmt.Sprintf("%s.route[%d]", p, j), &f.Routes[j])

@@ -25,6 +25,7 @@ func (v *validator) pool(i int) {
 	v.intRange(p+".retries", pl.Retries, 0, 10)
 	v.positive(p+".connect_timeout", pl.ConnectTimeout)
 	v.enum(p+".panic", pl.Panic, "fail", "route_all")
+	v.enum(p+".protocol", pl.Protocol, "http/1.1", "h2c")
 	v.sticky(p+".sticky", &pl.Sticky)
 	v.health(p+".health", &pl.Health)
 	v.outlier(p+".outlier", &pl.Outlier)

@@ -205,6 +205,10 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 		if f := d.frontends[fc.Name]; f != nil {
 			s := f.Stats()
 			fs.State, fs.Active, fs.Total, fs.Refused = "listening", s.Active, s.Total, s.NoBackend
+			if hf, ok := f.(*httpproxy.Frontend); ok && fc.AccessLog != "" {
+				a := hf.AccessLogStats()
+				fs.AccessLog = &admin.AccessLogCounts{Lines: a.Lines, Dropped: a.Dropped, Errors: a.Errors}
+			}
 		}
 		st.Frontends = append(st.Frontends, fs)
 	}

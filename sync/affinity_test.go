@@ -23,6 +23,7 @@ func TestUsesRouteByKey(t *testing.T) {
 		CookieKey("app", "tok"),
 		SourceIPKey("app", netip.MustParseAddr("::ffff:198.18.0.50")),
 		FlowKey(netip.MustParseAddrPort("198.18.0.50:40000")),
+		"http-header/app/c2Vzc2lvbi0x", // httpproxy.HeaderAffinityKey
 	}
 	for _, k := range keys {
 		u.Store(k, "198.18.1.1:80", time.Hour)
@@ -32,7 +33,7 @@ func TestUsesRouteByKey(t *testing.T) {
 		got[tb.Name()] = held(tb, keys...)
 	}
 	want := map[string][]string{
-		TableSticky:   {"http-cookie/app/tok"},
+		TableSticky:   {"http-cookie/app/tok", "http-header/app/c2Vzc2lvbi0x"},
 		TableSourceIP: {"source-ip/app/198.18.0.50"},
 		TableFlows:    {"198.18.0.50:40000"},
 	}
@@ -48,11 +49,27 @@ func TestUsesRouteByKey(t *testing.T) {
 		}
 		vals = append(vals, v)
 	}
-	if diff := cmp.Diff([]string{"-", "198.18.1.1:80", "198.18.1.1:80"}, vals); diff != "" {
+	if diff := cmp.Diff([]string{"-", "198.18.1.1:80", "198.18.1.1:80", "198.18.1.1:80"}, vals); diff != "" {
 		t.Errorf("lookups after deleting the cookie (-want +got):\n%s", diff)
 	}
 	if got := u.Flows.Stats().MaxEntries; got != 300 {
 		t.Errorf("flows table bound %d, want 300", got)
+	}
+}
+
+func TestInPool(t *testing.T) {
+	for key, want := range map[string]bool{
+		"http-cookie/app/tok":          true,
+		"http-header/app/c2Vzc2lvbi0x": true,
+		"source-ip/app/198.18.0.50":    true,
+		"http-cookie/application/tok":  false,
+		"source-ip/api/198.18.0.50":    false,
+		"198.18.0.50:40000":            false,
+		"http-cookie/app":              false,
+	} {
+		if got := InPool(key, "app"); got != want {
+			t.Errorf("InPool(%q, app) = %v, want %v", key, got, want)
+		}
 	}
 }
 

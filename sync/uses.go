@@ -8,7 +8,7 @@ import (
 
 // The tables of the proxy's uses, by name (the same on every member).
 const (
-	TableSticky   = "sticky"    // CookieKey → backend address
+	TableSticky   = "sticky"    // CookieKey and header affinity keys → backend address
 	TableSourceIP = "source-ip" // SourceIPKey → backend address
 	TableFlows    = "udp-flows" // FlowKey → backend address
 )
@@ -16,6 +16,7 @@ const (
 // Key prefixes of the typed uses; a flow key has none.
 const (
 	cookiePrefix   = "http-cookie/"
+	headerPrefix   = "http-header/" // [pool.sticky] header: POOL/hash of the value
 	sourceIPPrefix = "source-ip/"
 )
 
@@ -31,7 +32,7 @@ func SourceIPKey(pool string, ip netip.Addr) string {
 // InPool reports whether key is a cookie or source-IP key of pool. A UDP
 // flow key names no pool: its backend does.
 func InPool(key, pool string) bool {
-	for _, p := range [...]string{cookiePrefix, sourceIPPrefix} {
+	for _, p := range [...]string{cookiePrefix, headerPrefix, sourceIPPrefix} {
 		if rest, ok := strings.CutPrefix(key, p); ok {
 			return strings.HasPrefix(rest, pool+"/")
 		}
@@ -61,7 +62,7 @@ func (c *Cluster) Uses(maxSticky, maxSourceIP, maxFlows int) *Uses {
 
 func (u *Uses) table(key string) *Table {
 	switch {
-	case strings.HasPrefix(key, cookiePrefix):
+	case strings.HasPrefix(key, cookiePrefix), strings.HasPrefix(key, headerPrefix):
 		return u.Sticky
 	case strings.HasPrefix(key, sourceIPPrefix):
 		return u.SourceIP

@@ -33,7 +33,8 @@ func sampleStatus() admin.Status {
 			Counters: map[string]uint64{"adverts_sent": 900, "adverts_received": 12, "transitions": 2},
 			Warnings: []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
 		}},
-		Frontends: []admin.Frontend{{Name: "plain", Bind: "198.18.0.100:80", Mode: "http", DefaultPool: "app", State: "listening", Active: 7, Total: 1234}},
+		Frontends: []admin.Frontend{{Name: "plain", Bind: "198.18.0.100:80", Mode: "http", DefaultPool: "app", State: "listening", Active: 7, Total: 1234,
+			AccessLog: &admin.AccessLogCounts{Lines: 1234, Dropped: 2}}},
 		Pools: []admin.Pool{{Name: "app", Algorithm: "least_conn", Backends: []admin.Backend{
 			{Address: "198.18.0.21:8080", State: "up", Weight: 1, EffectiveWeight: 1, Active: 3, Total: 600, BytesIn: 1 << 20, BytesOut: 5 << 30,
 				Health: "healthy", LastCheck: "HTTP 200", LastLatency: 1200 * time.Microsecond, LastCheckAt: t0.Add(-3 * time.Second)},

@@ -48,6 +48,11 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 		fmt.Fprintln(tw, "(none)")
 	}
 	tw.Flush()
+	for _, f := range st.Frontends {
+		if a := f.AccessLog; a != nil {
+			fmt.Fprintf(w, "%s: access log %d lines, %d dropped, %d write errors\n", f.Name, a.Lines, a.Dropped, a.Errors)
+		}
+	}
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nPOOL\tALGORITHM\tBACKEND\tSTATE\tHEALTH\tWEIGHT\tEFFECTIVE\tACTIVE\tTOTAL\tIN\tOUT\tLAST CHECK")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -133,6 +134,11 @@ func (rc *rawClient) do() (int, error) {
 }
 
 func benchFrontend(b *testing.B, backends ...string) *Frontend {
+	return benchFrontendLog(b, "", backends...)
+}
+
+// benchFrontendLog is benchFrontend with access_log = accessLog.
+func benchFrontendLog(b *testing.B, accessLog string, backends ...string) *Frontend {
 	pc := config.Pool{Name: "app", Algorithm: "round_robin", Retries: 1,
 		ConnectTimeout: config.Duration(time.Second), ReadTimeout: config.Duration(30 * time.Second)}
 	for _, a := range backends {
@@ -144,7 +150,7 @@ func benchFrontend(b *testing.B, backends ...string) *Frontend {
 	}
 	fc := config.Frontend{Name: "bench", Bind: "127.0.0.1:0", Mode: "http", DefaultPool: "app",
 		RequestIDHeader: "X-Request-ID", IdleTimeout: config.Duration(60 * time.Second),
-		HeaderTimeout: config.Duration(10 * time.Second), TLSMinVersion: "1.2"}
+		HeaderTimeout: config.Duration(10 * time.Second), TLSMinVersion: "1.2", AccessLog: accessLog}
 	f, err := Listen(fc, proxy.Pools{"app": p}, nil, discard)
 	if err != nil {
 		b.Fatal(err)
@@ -182,6 +188,37 @@ func BenchmarkProxyGET(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkProxyGETAccessLog is BenchmarkProxyGET with the access log
+// written to a file: the request's share is copying its line into the
+// ring, the writer's is encoding and writing in batches.
+func BenchmarkProxyGETAccessLog(b *testing.B) {
+	for _, size := range []int{13, 64 << 10} {
+		b.Run(fmt.Sprintf("body=%d", size), func(b *testing.B) {
+			rb1, rb2 := startRawBackend(b, size), startRawBackend(b, size)
+			f := benchFrontendLog(b, filepath.Join(b.TempDir(), "access.log"), rb1.ln.Addr().String(), rb2.ln.Addr().String())
+			b.Cleanup(func() { close(doneCh(rb1)); close(doneCh(rb2)) })
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				rc := newRawClient(b, f.Addr().String())
+				defer rc.c.Close()
+				for pb.Next() {
+					st, err := rc.do()
+					if err != nil || st != 200 {
+						b.Errorf("status %d, %v", st, err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			if s := f.AccessLogStats(); s.Dropped > 0 {
+				b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
+			}
 		})
 	}
 }

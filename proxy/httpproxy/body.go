@@ -23,6 +23,7 @@ func (c *conn) reframeBuffered(dst []byte) ([]byte, error) {
 				dst = appendChunkHeader(dst, n-ds)
 				dst = append(dst, p[ds:n]...)
 				dst = append(dst, "\r\n"...)
+				c.x.bodyIn += uint64(n - ds)
 			}
 			c.in.consume(n)
 		}
@@ -102,6 +103,7 @@ func (c *conn) copyLength(bc *bconn) error {
 		}
 		c.bodyLeft -= n
 		x.sent += uint64(n)
+		x.bodyIn += uint64(n)
 		if err != nil {
 			return err
 		}
@@ -145,6 +147,7 @@ func (c *conn) copyChunked(bc *bconn) error {
 				out = appendChunkHeader(out, n-ds)
 				out = append(out, p[ds:n]...)
 				out = append(out, "\r\n"...)
+				x.bodyIn += uint64(n - ds)
 			}
 			c.in.consume(n)
 		}
@@ -197,6 +200,7 @@ func (x *exchange) streamBody(s sink, mode uint8, n int64) error {
 				if err := s.emit(in.data()[:k]); err != nil {
 					return errClientGone
 				}
+				x.bodyOut += uint64(k)
 				in.consume(k)
 				n -= int64(k)
 			case bodyChunked, bodyDechunk:
@@ -214,6 +218,11 @@ func (x *exchange) streamBody(s sink, mode uint8, n int64) error {
 						if err := s.emit(out); err != nil {
 							return errClientGone
 						}
+						if mode == bodyDechunk {
+							x.bodyOut += uint64(len(out))
+						} else {
+							x.bodyOut += uint64(m - ds)
+						}
 					}
 					in.consume(m)
 				}
@@ -221,6 +230,7 @@ func (x *exchange) streamBody(s sink, mode uint8, n int64) error {
 				if err := s.emit(in.data()); err != nil {
 					return errClientGone
 				}
+				x.bodyOut += uint64(in.len())
 				in.consume(in.len())
 			}
 		}

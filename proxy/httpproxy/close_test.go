@@ -3,15 +3,12 @@ package httpproxy
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // TestCloseLeavesNoGoroutines opens every kind of connection — an idle
@@ -61,10 +58,7 @@ name = "ws"
 		t.Fatal(body)
 	}
 	// An HTTP/2 connection.
-	h2 := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", f.Addr().String())
-		}}}
+	h2 := h2cClient(f)
 	if resp, err := h2.Get("http://x/"); err != nil {
 		t.Fatal(err)
 	} else {

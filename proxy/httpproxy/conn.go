@@ -79,6 +79,10 @@ type conn struct {
 	abortFn  func()
 	idleFn   func() bool
 	raw      rawIO // plain TCP: the last write of a response and the next read in one wait
+
+	tlsVer uint16    // negotiated TLS version; 0: plain text
+	priv   *privPool // with proxy_protocol: this connection's own backend connections
+	le     logEntry  // the access log line of the request in flight
 }
 
 func newConn(f *Frontend, c *net.TCPConn) *conn {
@@ -90,6 +94,7 @@ func newConn(f *Frontend, c *net.TCPConn) *conn {
 	}
 	cn.f, cn.x.f = f, f
 	cn.tcp, cn.nc, cn.secure = c, c, false
+	cn.tlsVer, cn.priv = 0, nil
 	cn.raw.init(c)
 	cn.raw.after = cn.idleFn
 	cn.state.Store(connNew)
@@ -108,6 +113,10 @@ func newConn(f *Frontend, c *net.TCPConn) *conn {
 func (c *conn) free() {
 	c.nc.Close()
 	c.tcp.Close()
+	if c.priv != nil {
+		c.priv.close()
+		c.priv, c.x.priv = nil, nil
+	}
 	c.in.release()
 	c.putOut()
 	c.releaseFields()
@@ -143,10 +152,12 @@ func (c *conn) serve() {
 			return
 		}
 		c.nc, c.secure = tc, true
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		cs := tc.ConnectionState()
+		c.tlsVer = cs.Version
+		if cs.NegotiatedProtocol == "h2" {
 			c.tcp.SetDeadline(time.Time{})
 			c.state.Store(connH2)
-			c.f.serveH2(tc, c.client, true)
+			c.f.serveH2(tc, c.client, true, c.tlsVer)
 			return
 		}
 	}
@@ -160,16 +171,22 @@ func (c *conn) serve() {
 			case errors.As(err, &he):
 				c.genRequestID()
 				c.m = reqFacts{close: true}
+				c.x.reset(st)
+				c.startLog(st)
 				c.refuse(st, he.status, true)
+				c.endLog(st)
 				c.f.log.Debug("bad request", "client", c.client, "err", err)
 			case errors.Is(err, errH2C):
 				c.state.Store(connH2)
 				pc := &prefixConn{Conn: c.nc, prefix: c.in.data()}
-				c.f.serveH2(pc, c.client, false)
+				c.f.serveH2(pc, c.client, false, 0)
 			}
 			return
 		}
-		keep := c.handle(c.f.st.Load()) // the latest: a reload while idle applies
+		st = c.f.st.Load() // the latest: a reload while idle applies
+		c.startLog(st)
+		keep := c.handle(st)
+		c.endLog(st)
 		c.releaseFields()
 		if !keep {
 			c.flush()
@@ -303,11 +320,19 @@ func (c *conn) handle(st *state) bool {
 	c.setRequestID(st)
 	c.m = reqFacts{head: h.isHEAD(), idem: h.idempotent(), close: h.close, minor: h.minor,
 		upgrade: h.upgrade && !onlyH2C(h)}
+	if le := x.le; le != nil {
+		le.setText(h.method.of(h.buf), h.host.of(h.buf), h.path.of(h.buf))
+		le.setID(c.reqID[:c.reqIDLen])
+		le.proto = 10 + h.minor
+	}
 	pending := h.hasBody()
 	// The head stays readable until the buffer is filled again, which
 	// happens only once it has been forwarded.
 	c.in.consume(h.size)
-	tgt, ok := st.router.pick(c)
+	tgt, route, ok := st.router.pick(c)
+	if x.le != nil {
+		x.le.route = int16(route)
+	}
 	switch {
 	case !ok:
 		return c.refuse(st, 404, pending)
@@ -316,11 +341,30 @@ func (c *conn) handle(st *state) bool {
 		return c.refuse(st, 503, pending)
 	}
 	x.tgt = tgt
+	if x.le != nil {
+		x.le.pool = tgt.name
+	}
 	key := tgt.hash.key(c)
 	if s := tgt.sticky; s != nil {
 		if v, ok := c.cookie(s.cookie); ok {
 			x.setToken(v)
 		}
+	}
+	if a := tgt.affinity; a != nil {
+		x.affKey = a.key(c)
+	}
+	x.priv = nil
+	if st.cfg.ProxyProtocol != "" {
+		if c.priv == nil || c.priv.version != st.cfg.ProxyProtocol {
+			if c.priv != nil {
+				c.priv.close()
+			}
+			c.priv = newPrivPool(st.cfg.ProxyProtocol, c.tcp)
+		}
+		x.priv = c.priv
+	}
+	if tgt.h2c != nil {
+		return c.handleH2C(st, key)
 	}
 	c.getOut()
 	c.out = c.appendBackendHead(c.out, st)
@@ -347,6 +391,7 @@ func (c *conn) handle(st *state) bool {
 		c.out = append(c.out, c.in.data()[:k]...)
 		c.in.consume(k)
 		c.bodyLeft = cl - int64(k)
+		x.bodyIn = uint64(k)
 		done = c.bodyLeft == 0
 	}
 	x.copyAll = done
@@ -495,6 +540,10 @@ func (c *conn) refuse(st *state, status int, close bool) bool {
 	if c.x.st == nil {
 		c.x.st = st
 	}
+	c.x.status = status
+	if !c.m.head {
+		c.x.bodyOut = uint64(errorBodyLen(status, c.reqIDLen))
+	}
 	c.getOut()
 	c.out = appendErrorResponse(c.out[:0], st, status, c.reqID[:c.reqIDLen], keep, c.m.head)
 	if c.flush() != nil {
@@ -542,4 +591,41 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.Conn.Read(b)
+}
+
+// startLog begins the access log line of a request whose head was just
+// read, when the frontend logs.
+func (c *conn) startLog(st *state) {
+	if st.alog == nil {
+		c.x.le = nil
+		return
+	}
+	le := &c.le
+	le.reset(time.Now())
+	le.client = netip.AddrPortFrom(c.client, c.tcpPort())
+	le.tlsVer = c.tlsVer
+	le.proto = 11
+	le.setID(c.reqID[:c.reqIDLen])
+	c.x.le = le
+}
+
+// endLog completes the line and queues it.
+func (c *conn) endLog(st *state) {
+	le := c.x.le
+	if le == nil {
+		return
+	}
+	le.dur = time.Now().UnixNano() - le.start
+	le.status = uint16(c.x.status)
+	le.bytesIn, le.bytesOut = c.x.bodyIn, c.x.bodyOut
+	st.alog.add(le)
+	c.x.le = nil
+}
+
+// tcpPort returns the client's port.
+func (c *conn) tcpPort() uint16 {
+	if a, ok := c.tcp.RemoteAddr().(*net.TCPAddr); ok {
+		return uint16(a.Port)
+	}
+	return 0
 }

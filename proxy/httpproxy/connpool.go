@@ -56,12 +56,15 @@ type connPool struct {
 	idle   map[*proxy.Backend][]*bconn
 	closed bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	onTick func() // called on each reaper tick
 }
 
-func newConnPool() *connPool {
-	p := &connPool{idle: make(map[*proxy.Backend][]*bconn), stop: make(chan struct{})}
+// newConnPool starts the pool's reaper, which also calls onTick (if not
+// nil) once a tick.
+func newConnPool(onTick func()) *connPool {
+	p := &connPool{idle: make(map[*proxy.Backend][]*bconn), stop: make(chan struct{}), onTick: onTick}
 	p.wg.Go(p.reap)
 	return p
 }
@@ -153,6 +156,9 @@ func (p *connPool) reap() {
 		p.mu.Unlock()
 		for _, bc := range old {
 			bc.Close()
+		}
+		if p.onTick != nil {
+			p.onTick()
 		}
 	}
 }

@@ -3,7 +3,14 @@
 // Clients speak HTTP/1.1 (RFC 9112) in plain text or over TLS, or HTTP/2
 // (RFC 9113) negotiated by ALPN or with prior knowledge (h2c). Requests are
 // routed to a pool by host, path prefix or header and forwarded to a backend
-// over pooled keep-alive HTTP/1.1 connections.
+// over pooled keep-alive HTTP/1.1 connections, or, for a pool with
+// protocol = "h2c" (gRPC), as streams over multiplexed HTTP/2 cleartext
+// connections (h2c.go), bodies and trailers streamed both ways.
+//
+// With proxy_protocol, backend connections start with a PROXY header and
+// belong to the client connection it names (proxyproto.go). With
+// access_log, each request leaves one JSON line, queued in a ring and
+// written by one goroutine per frontend (accesslog.go).
 //
 // The HTTP/1.1 path does not use net/http: a small strict parser reads the
 // request head straight from a pooled buffer, the head is forwarded with

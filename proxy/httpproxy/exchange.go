@@ -23,14 +23,27 @@ type exchange struct {
 	b   *proxy.Backend        // the backend answering, counted active until finish
 	bc  *bconn                // its connection
 	cur atomic.Pointer[bconn] // bc, for cutting from another goroutine
+	// stop cancels an h2c exchange in flight, from another goroutine.
+	stop atomic.Pointer[context.CancelFunc]
+	// priv, when the frontend sends PROXY headers, holds the client
+	// connection's own backend connections; nil: the shared pool.
+	priv *privPool
 
 	resp respHead // its fields are borrowed per request (fieldBufs)
 
 	sent, recv uint64 // bytes to and from the backend
 
+	// What the access log reports; le is nil when the frontend logs
+	// nothing.
+	le      *logEntry
+	status  int    // answered to the client
+	bodyIn  uint64 // request body bytes from the client
+	bodyOut uint64 // response body bytes to the client
+
 	tok      [64]byte // the client's sticky cookie value
 	tokLen   int
-	stickyOK bool // the backend is the one the client's cookie names
+	stickyOK bool   // the backend is the one the client's cookie names
+	affKey   string // the request's key in the Affinity table (source_ip, header); "": none
 
 	// The request body copy that runs while the response is awaited.
 	copying  bool
@@ -51,7 +64,8 @@ func (x *exchange) reset(st *state) {
 	x.ex = balance.Exclude{}
 	x.b, x.bc = nil, nil
 	x.sent, x.recv = 0, 0
-	x.tokLen, x.stickyOK = 0, false
+	x.status, x.bodyIn, x.bodyOut = 0, 0, 0
+	x.tokLen, x.stickyOK, x.affKey = 0, false, ""
 	x.copying, x.copyErr, x.copyAll, x.abort = false, nil, false, nil
 }
 
@@ -75,8 +89,28 @@ func (x *exchange) pick(key balance.Key) *proxy.Backend {
 			}
 		}
 	}
+	if a := t.affinity; a != nil && x.affKey != "" && x.ex.Len() == 0 {
+		if addr, ok := a.aff.Lookup(x.affKey); ok {
+			if b := t.pool.Backend(addr); b != nil && b.Usable() && b.TryInc() {
+				x.ex.Add(b.Backend)
+				return b
+			}
+		}
+	}
 	x.stickyOK = false
 	return t.pool.Pick(key, &x.ex)
+}
+
+// picked records the backend that answers: in the access log, and in the
+// Affinity table for source_ip and header stickiness (stored on every
+// request, so that the entry lives while it is used).
+func (x *exchange) picked(b *proxy.Backend) {
+	if x.le != nil {
+		x.le.backend = b.Address()
+	}
+	if a := x.tgt.affinity; a != nil && x.affKey != "" {
+		a.aff.Store(x.affKey, b.Address(), a.ttl)
+	}
 }
 
 // backendError is a failure of one backend: connecting, sending, or
@@ -113,6 +147,7 @@ func (x *exchange) roundTrip(ctx context.Context, key balance.Key, req []byte, r
 		retry, err := x.try(ctx, b, req, replayable, startBody)
 		if err == nil {
 			x.b = b
+			x.picked(b)
 			return nil
 		}
 		b.Release()
@@ -128,7 +163,12 @@ func (x *exchange) roundTrip(ctx context.Context, key balance.Key, req []byte, r
 // another backend after the error.
 func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replayable bool, startBody func(*bconn)) (retry bool, err error) {
 	t := x.tgt
-	bc := x.f.cp.get(b)
+	var bc *bconn
+	if x.priv != nil {
+		bc = x.priv.get(b)
+	} else {
+		bc = x.f.cp.get(b)
+	}
 	if bc != nil && !replayable && !alive(bc.c) {
 		bc.Close() // do not risk a request that cannot be replayed
 		bc = nil
@@ -136,7 +176,7 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 	for {
 		fresh := bc == nil
 		if fresh {
-			if bc, err = x.f.cp.dial(ctx, b, t.connectTimeout); err != nil {
+			if bc, err = x.dial(ctx, b, t.connectTimeout); err != nil {
 				b.CountFailure()
 				b.Report(health.ConnectError)
 				return true, &backendError{b.Address(), "connect", err}
@@ -145,6 +185,9 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 		x.setConn(bc)
 		bc.in.get(true)
 		start := time.Now()
+		if x.le != nil {
+			x.le.connect = start.UnixNano() - x.le.start
+		}
 		var dl time.Time
 		if t.readTimeout > 0 {
 			dl = start.Add(t.readTimeout)
@@ -173,7 +216,11 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 			err = bc.readHead(&x.resp)
 		}
 		if err == nil {
-			b.CountConnect(time.Since(start))
+			now := time.Now()
+			b.CountConnect(now.Sub(start))
+			if x.le != nil {
+				x.le.firstByte = now.UnixNano() - x.le.start
+			}
 			if x.resp.status >= 500 {
 				b.Report(health.Status5xx)
 			} else {
@@ -203,6 +250,21 @@ func (x *exchange) try(ctx context.Context, b *proxy.Backend, req []byte, replay
 	}
 }
 
+// dial opens a new connection to b; one of a client connection's own
+// starts with the PROXY header.
+func (x *exchange) dial(ctx context.Context, b *proxy.Backend, timeout time.Duration) (*bconn, error) {
+	bc, err := x.f.cp.dial(ctx, b, timeout)
+	if err != nil || x.priv == nil {
+		return bc, err
+	}
+	bc.c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := bc.c.Write(x.priv.header()); err != nil {
+		bc.discard()
+		return nil, err
+	}
+	return bc, nil
+}
+
 // setConn publishes the connection in use, so that Close can cut it.
 func (x *exchange) setConn(bc *bconn) {
 	x.cur.Store(bc)
@@ -211,10 +273,14 @@ func (x *exchange) setConn(bc *bconn) {
 	}
 }
 
-// cut closes the backend connection in use, from another goroutine.
+// cut closes the backend connection in use, or cancels the h2c
+// exchange, from another goroutine.
 func (x *exchange) cut() {
 	if bc := x.cur.Load(); bc != nil {
 		bc.Close()
+	}
+	if c := x.stop.Load(); c != nil {
+		(*c)()
 	}
 }
 
@@ -287,12 +353,19 @@ func (x *exchange) waitCopy(force bool) bool {
 func (x *exchange) finish(reusable bool) {
 	if x.bc != nil {
 		x.setConn(nil)
-		if reusable && !x.resp.close && x.bc.in.len() == 0 && !x.f.cut.Load() {
-			x.f.cp.put(x.bc)
-		} else {
+		switch {
+		case !reusable || x.resp.close || x.bc.in.len() > 0 || x.f.cut.Load():
 			x.bc.discard()
+		case x.priv != nil:
+			x.priv.put(x.bc)
+		default:
+			x.f.cp.put(x.bc)
 		}
 		x.bc = nil
+	}
+	if c := x.stop.Load(); c != nil {
+		(*c)() // the h2c exchange is over: its stream ends if it has not
+		x.stop.Store(nil)
 	}
 	if x.b != nil {
 		x.b.CountBytes(x.sent, x.recv)

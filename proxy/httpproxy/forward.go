@@ -152,6 +152,7 @@ func (c *conn) respond(st *state) bool {
 			return c.refuse(st, status, !all)
 		}
 	}
+	x.status = r.status
 	if r.status == 101 {
 		if !c.m.upgrade {
 			x.waitCopy(true)
@@ -264,11 +265,16 @@ func appendInterim(dst []byte, r *respHead) []byte {
 	return append(dst, "\r\n"...)
 }
 
+// errorBodyLen is the length of the body of an error page.
+func errorBodyLen(status, idLen int) int {
+	return 3 + 1 + len(statusText(status)) + len("\nrequest id: ") + idLen + 1
+}
+
 // appendErrorResponse appends a complete error response made by the proxy:
 // a short text body naming the status and the request id.
 func appendErrorResponse(dst []byte, st *state, status int, id []byte, keep, head bool) []byte {
 	text := statusText(status)
-	bodyLen := 3 + 1 + len(text) + len("\nrequest id: ") + len(id) + 1
+	bodyLen := errorBodyLen(status, len(id))
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')

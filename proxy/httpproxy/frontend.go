@@ -30,6 +30,10 @@ type Frontend struct {
 	aff  proxy.Affinity
 	log  *slog.Logger
 	cp   *connPool
+	h2c  *h2cPool
+
+	logMu sync.Mutex // guards alog
+	alog  *accessLog // nil: access_log is off
 
 	secret    [32]byte   // keys sticky cookie tokens
 	ticketKey [32]byte   // TLS session tickets, kept across reloads
@@ -37,6 +41,9 @@ type Frontend struct {
 	stickies  map[string]*sticky
 
 	h1s *http.Server // base configuration of the HTTP/2 server
+	// x/net's server serves the one connection the frontend hands it
+	// (after sniffing h2c or ALPN); net/http has no ServeConn.
+	//lint:ignore SA1019 see above
 	h2s *http2.Server
 
 	gate   *proxy.Gate // accepting under max_connections, counters
@@ -69,6 +76,7 @@ type state struct {
 	reqIDLower string
 	proto      string // X-Forwarded-Proto
 	targets    map[string]*target
+	alog       *accessLog // nil: no access log
 }
 
 // Listen binds cfg.Bind (with IP_FREEBIND) and returns the frontend, ready
@@ -82,6 +90,7 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 		stickies: make(map[string]*sticky),
 		sessions: make(map[session]struct{}),
 		gate:     proxy.NewGate(),
+		h2c:      newH2CPool(),
 	}
 	rand.Read(f.secret[:])
 	rand.Read(f.ticketKey[:])
@@ -93,18 +102,27 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("httpproxy: frontend %s: listening on %s: %w", cfg.Name, cfg.Bind, err)
 	}
+	if cfg.AccessLog != "" {
+		if f.alog, err = openAccessLog(cfg.Name, cfg.AccessLog, f.log); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		st.alog = f.alog
+	}
 	f.ln = ln
 	f.st.Store(st)
 	f.h1s = &http.Server{MaxHeaderBytes: maxHeadBytes, ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)}
+	//lint:ignore SA1019 x/net's server serves single connections (ServeConn)
 	f.h2s = &http2.Server{IdleTimeout: st.idle, MaxConcurrentStreams: 250}
+	//lint:ignore SA1019 as above
 	if err := http2.ConfigureServer(f.h1s, f.h2s); err != nil {
 		ln.Close()
+		if f.alog != nil {
+			f.alog.close()
+		}
 		return nil, fmt.Errorf("httpproxy: frontend %s: %w", cfg.Name, err)
 	}
-	f.cp = newConnPool()
-	if cfg.ProxyProtocol != "" {
-		f.log.Warn("proxy_protocol is not sent by http frontends: backends get X-Forwarded-For")
-	}
+	f.cp = newConnPool(f.h2c.reap)
 	return f, nil
 }
 
@@ -170,6 +188,10 @@ func (f *Frontend) newTarget(p *proxy.Pool) *target {
 		f.stickyMu.Unlock()
 		t.sticky = s
 	}
+	t.affinity = newAffinityRule(pc.Name, pc.Sticky, f.aff)
+	if pc.Protocol == "h2c" {
+		t.h2c = f.h2c.backends(p, t.connectTimeout)
+	}
 	return t
 }
 
@@ -182,8 +204,46 @@ func (f *Frontend) Update(cfg config.Frontend, pools proxy.Pools) {
 		f.log.Error("reload failed: keeping the previous configuration", "err", err)
 		return
 	}
+	st.alog = f.updateLog(cfg.AccessLog)
 	f.st.Store(st)
+	f.h2c.retain(st)
 	f.gate.Wake()
+}
+
+// updateLog applies access_log on a reload: the file is opened anew even
+// when its name is the same, so that a log rotated by moving the file is
+// written afresh. A file that cannot be opened keeps the previous one.
+func (f *Frontend) updateLog(path string) *accessLog {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	switch {
+	case path == "" && f.alog != nil:
+		f.alog.close()
+		f.alog = nil
+	case path != "" && f.alog == nil:
+		l, err := openAccessLog(f.name, path, f.log)
+		if err != nil {
+			f.log.Error("reload: access log not opened", "err", err)
+			return nil
+		}
+		f.alog = l
+	case path != "":
+		if err := f.alog.reopen(path); err != nil {
+			f.log.Error("reload: access log not reopened, still writing the previous file", "err", err)
+		}
+	}
+	return f.alog
+}
+
+// AccessLogStats returns the counters of the access log: lines written,
+// lines dropped because the writer fell behind, and failed writes.
+func (f *Frontend) AccessLogStats() AccessLogStats {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	if f.alog == nil {
+		return AccessLogStats{}
+	}
+	return f.alog.stats()
 }
 
 // Config returns the frontend's current configuration.
@@ -290,6 +350,13 @@ func (f *Frontend) Close(ctx context.Context) error {
 		<-done
 	}
 	f.cp.close()
+	f.h2c.close()
+	f.logMu.Lock()
+	if f.alog != nil {
+		f.alog.close()
+		f.alog = nil
+	}
+	f.logMu.Unlock()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("httpproxy: frontend %s: %w", f.name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -28,18 +29,26 @@ type h2conn struct {
 	f         *Frontend
 	client    netip.Addr
 	clientStr string
+	clientAP  netip.AddrPort
 	secure    bool
+	tlsVer    uint16
+	nc        net.Conn
 
-	mu   sync.Mutex // guards n and done
+	mu   sync.Mutex // guards n, done and priv
 	n    int        // handlers running
 	done bool       // ServeConn returned: no handler may start
 	idle chan struct{}
+	priv *privPool   // with proxy_protocol: the connection's own backend connections
+	old  []*privPool // pools of an earlier proxy_protocol version
 }
 
 // serveH2 serves an HTTP/2 connection until it ends, and waits for its
 // handlers.
-func (f *Frontend) serveH2(nc net.Conn, client netip.Addr, secure bool) {
-	h := &h2conn{f: f, client: client, clientStr: client.String(), secure: secure, idle: make(chan struct{})}
+func (f *Frontend) serveH2(nc net.Conn, client netip.Addr, secure bool, tlsVer uint16) {
+	h := &h2conn{f: f, client: client, clientStr: client.String(), secure: secure, tlsVer: tlsVer, nc: nc,
+		idle: make(chan struct{})}
+	h.clientAP = netip.AddrPortFrom(client, addrPortOf(nc.RemoteAddr()).Port())
+	//lint:ignore SA1019 x/net's server is the one that serves a single connection
 	f.h2s.ServeConn(nc, &http2.ServeConnOpts{Context: context.Background(), Handler: h, BaseConfig: f.h1s})
 	nc.Close()
 	h.mu.Lock()
@@ -49,6 +58,28 @@ func (f *Frontend) serveH2(nc net.Conn, client netip.Addr, secure bool) {
 	if n > 0 {
 		<-h.idle
 	}
+	if h.priv != nil {
+		h.priv.close()
+	}
+	for _, p := range h.old {
+		p.close()
+	}
+}
+
+// privPool returns the connection's own backend pool, made on first use.
+func (h *h2conn) privPool(version string) *privPool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.priv == nil || h.priv.version != version {
+		// A reload changed the version: connections opened with the old
+		// header close with the client connection.
+		old := h.priv
+		h.priv = newPrivPool(version, h.nc)
+		if old != nil {
+			h.old = append(h.old, old)
+		}
+	}
+	return h.priv
 }
 
 func (h *h2conn) enter() bool {
@@ -80,6 +111,8 @@ type h2req struct {
 
 	outp *[]byte
 	out  []byte
+
+	le logEntry // the access log line
 }
 
 var h2reqs = sync.Pool{New: func() any { return new(h2req) }}
@@ -90,16 +123,17 @@ func (h *h2conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.leave()
 	q := h2reqs.Get().(*h2req)
-	if q.x.f == nil {
+	if q.x.copyDone == nil {
 		q.x.init(h.f)
 	}
+	q.x.f = h.f // the pool is shared by every frontend
 	q.h, q.r, q.w = h, r, w
 	fb := fieldPool.Get().(*fieldBufs)
 	q.x.resp.fields = fb.resp[:0]
 	q.serve()
 	q.x.resp.fields = nil
 	fieldPool.Put(fb)
-	q.h, q.r, q.w, q.x.st, q.x.tgt = nil, nil, nil, nil, nil
+	q.h, q.r, q.w, q.x.st, q.x.tgt, q.x.priv, q.x.le = nil, nil, nil, nil, nil, nil, nil
 	h2reqs.Put(q)
 }
 
@@ -117,7 +151,19 @@ func (q *h2req) serve() {
 		var b [32]byte
 		q.id = string(appendRequestID(b[:0]))
 	}
-	tgt, ok := st.router.pick(q)
+	x.le = nil
+	if st.alog != nil {
+		x.le = &q.le
+		q.le.reset(time.Now())
+		q.le.client, q.le.tlsVer, q.le.proto = q.h.clientAP, q.h.tlsVer, 20
+		q.le.setTextString(r.Method, r.Host, q.pathString())
+		q.le.setID([]byte(q.id))
+		defer q.endLog(st)
+	}
+	tgt, route, ok := st.router.pick(q)
+	if x.le != nil {
+		x.le.route = int16(route)
+	}
 	switch {
 	case !ok:
 		q.refuse(st, 404)
@@ -128,11 +174,25 @@ func (q *h2req) serve() {
 		return
 	}
 	x.tgt = tgt
+	if x.le != nil {
+		x.le.pool = tgt.name
+	}
 	key := tgt.hash.key(q)
 	if s := tgt.sticky; s != nil {
 		if v, ok := q.cookie(s.cookie); ok {
 			x.setToken(v)
 		}
+	}
+	if a := tgt.affinity; a != nil {
+		x.affKey = a.key(q)
+	}
+	x.priv = nil
+	if st.cfg.ProxyProtocol != "" {
+		x.priv = q.h.privPool(st.cfg.ProxyProtocol)
+	}
+	if tgt.h2c != nil {
+		q.serveH2C(st, key)
+		return
 	}
 	q.outp = getLarge()
 	defer func() { putBuf(q.outp); q.outp, q.out = nil, nil }()
@@ -150,6 +210,7 @@ func (q *h2req) serve() {
 			q.refuse(st, 400) // shorter than its length, or reset
 			return
 		}
+		x.bodyIn = uint64(cl)
 	}
 	q.out = q.appendBackendHead((*q.outp)[:0], st, cl)
 	q.out = append(q.out, small...)
@@ -159,8 +220,15 @@ func (q *h2req) serve() {
 	if stream {
 		start = q.startCopy
 	}
-	stop := context.AfterFunc(r.Context(), x.cut)
-	defer stop()
+	// The client resetting the stream cuts the backend connection; q is
+	// reused after this request, so a cut under way is waited for.
+	cutDone := make(chan struct{})
+	stop := context.AfterFunc(r.Context(), func() { x.cut(); close(cutDone) })
+	defer func() {
+		if !stop() {
+			<-cutDone
+		}
+	}()
 	idem := false
 	switch r.Method {
 	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
@@ -205,6 +273,7 @@ func (q *h2req) serve() {
 	default:
 		mode = bodyLength
 	}
+	x.status = resp.status
 	q.copyResponseHead(st, resp, mode)
 	x.recv += uint64(resp.size)
 	x.bc.in.consume(resp.size)
@@ -225,11 +294,12 @@ func (q *h2req) serve() {
 
 func (q *h2req) hostHeader() []byte     { return []byte(q.r.Host) }
 func (q *h2req) clientAddr() netip.Addr { return q.h.client }
-func (q *h2req) pathQuery() []byte {
+func (q *h2req) pathQuery() []byte      { return []byte(q.pathString()) }
+func (q *h2req) pathString() string {
 	if q.r.RequestURI != "" {
-		return []byte(q.r.RequestURI)
+		return q.r.RequestURI
 	}
-	return []byte(q.r.URL.RequestURI())
+	return q.r.URL.RequestURI()
 }
 func (q *h2req) header(name string) ([]byte, bool) {
 	vs := q.r.Header[textproto.CanonicalMIMEHeaderKey(name)]
@@ -362,6 +432,7 @@ func (q *h2req) copyBody(bc *bconn, chunked bool) error {
 				_, werr = bc.c.Write(buf[:n])
 			}
 			q.x.sent += uint64(n)
+			q.x.bodyIn += uint64(n)
 			if werr != nil {
 				return werr
 			}
@@ -406,11 +477,16 @@ func (q *h2req) copyResponseHead(st *state, r *respHead, mode uint8) {
 		hdr.Set(st.reqID, q.id)
 	}
 	if tok, ok := q.x.setCookie(); ok {
-		line := q.x.tgt.sticky.appendSetCookie(nil, tok, q.h.secure)
-		v, _ := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\r\n")), []byte("Set-Cookie: "))
-		hdr.Add("Set-Cookie", string(v))
+		q.addSetCookie(tok)
 	}
 	q.w.WriteHeader(r.status)
+}
+
+// addSetCookie adds the sticky cookie to the response fields.
+func (q *h2req) addSetCookie(tok string) {
+	line := q.x.tgt.sticky.appendSetCookie(nil, tok, q.h.secure)
+	v, _ := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\r\n")), []byte("Set-Cookie: "))
+	q.w.Header().Add("Set-Cookie", string(v))
 }
 
 // emit and flush make the stream a sink.
@@ -423,8 +499,21 @@ func (q *h2req) flush() error {
 	return http.NewResponseController(q.w).Flush()
 }
 
+// endLog completes the request's access log line and queues it.
+func (q *h2req) endLog(st *state) {
+	le := &q.le
+	le.dur = time.Now().UnixNano() - le.start
+	le.status = uint16(q.x.status)
+	le.bytesIn, le.bytesOut = q.x.bodyIn, q.x.bodyOut
+	st.alog.add(le)
+}
+
 // refuse answers an error page on the stream.
 func (q *h2req) refuse(st *state, status int) {
+	q.x.status = status
+	if q.r.Method != "HEAD" {
+		q.x.bodyOut = uint64(errorBodyLen(status, len(q.id)))
+	}
 	hdr := q.w.Header()
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")

@@ -189,6 +189,24 @@ func client(f *Frontend) *http.Client {
 	}
 }
 
+// h2cClient is an HTTP/2 client with prior knowledge (h2c) that talks to
+// f.
+func h2cClient(f *Frontend) *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{
+		Transport: &http.Transport{
+			Protocols:          &p,
+			DisableCompression: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", f.Addr().String())
+			},
+		},
+		Timeout: 10 * time.Second,
+	}
+}
+
 // get sends a GET and returns the response with its body read.
 func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Response, string) {
 	t.Helper()

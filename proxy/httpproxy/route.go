@@ -27,7 +27,9 @@ type target struct {
 	pool           *proxy.Pool
 	name           string
 	hash           hashKey
-	sticky         *sticky // nil: no cookie stickiness
+	sticky         *sticky                        // nil: no cookie stickiness
+	affinity       *affinityRule                  // nil: no source_ip or header stickiness
+	h2c            map[*proxy.Backend]*h2cBackend // protocol = "h2c": the transport of each backend; nil: HTTP/1.1
 	retries        int
 	connectTimeout time.Duration
 	readTimeout    time.Duration
@@ -51,17 +53,20 @@ type router struct {
 	hasDef bool // default_pool is set, even if the pool is missing
 }
 
-// pick returns the target of the first route that matches v, or the
-// default. ok is false when nothing matches and there is no default
-// (404); a nil target with ok true is a pool missing from the
-// configuration (503).
-func (r *router) pick(v reqView) (t *target, ok bool) {
+// pick returns the target of the first route that matches v and its
+// index, or the default and routeDefault. ok is false when nothing
+// matches and there is no default (404); a nil target with ok true is a
+// pool missing from the configuration (503).
+func (r *router) pick(v reqView) (t *target, idx int, ok bool) {
 	for i := range r.routes {
 		if r.routes[i].match(v) {
-			return r.routes[i].tgt, true
+			return r.routes[i].tgt, i, true
 		}
 	}
-	return r.def, r.hasDef
+	if !r.hasDef {
+		return nil, routeNone, false
+	}
+	return r.def, routeDefault, true
 }
 
 // match reports whether every matcher the route gives matches v.

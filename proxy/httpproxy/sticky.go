@@ -4,12 +4,63 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"lbd/config"
 	"lbd/proxy"
 )
+
+// affinityRule is [pool.sticky] source_ip = true or header = NAME for an
+// http pool: a request whose key (the client's address, or the value of
+// the header) is in the Affinity table goes to the backend stored there
+// while it is usable; otherwise the pool picks one, and the choice is
+// stored. Keys are what sync replicates: proxy.SourceIPKey, as tcp
+// frontends write it, and "http-header/POOL/HASH", where HASH stands for
+// the header's value without revealing it.
+type affinityRule struct {
+	pool   string
+	header string // lower case; "": source_ip
+	ttl    time.Duration
+	aff    proxy.Affinity
+}
+
+func newAffinityRule(pool string, s config.Sticky, aff proxy.Affinity) *affinityRule {
+	if !s.SourceIP && s.Header == "" {
+		return nil
+	}
+	ttl := s.TTL.D()
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	return &affinityRule{pool: pool, header: strings.ToLower(s.Header), ttl: ttl, aff: aff}
+}
+
+// HeaderAffinityKey is the Affinity key of a header value's persistence
+// in pool (`[pool.sticky] header = NAME`): a keyless hash, the same on
+// every node, so that sync can replicate it.
+func HeaderAffinityKey(pool string, value []byte) string {
+	sum := sha256.Sum256(value)
+	return "http-header/" + pool + "/" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// key returns the request's Affinity key; "" when it has none (no such
+// header).
+func (a *affinityRule) key(v reqView) string {
+	if a.header == "" {
+		if ip := v.clientAddr(); ip.IsValid() {
+			return proxy.SourceIPKey(a.pool, ip)
+		}
+		return ""
+	}
+	val, ok := v.header(a.header)
+	if !ok || len(val) == 0 {
+		return ""
+	}
+	return HeaderAffinityKey(a.pool, val)
+}
 
 // sticky is [pool.sticky] cookie = NAME for one pool: the proxy sets the
 // cookie to an opaque token standing for the backend that served the

@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"lbd/proxy"
 )
 
@@ -207,14 +205,8 @@ func TestHTTPSAndHTTP2(t *testing.T) {
 func TestH2C(t *testing.T) {
 	b := hashBackend(t, nil)
 	f, _ := simple(t, "", b)
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", f.Addr().String())
-		},
-	}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	c := h2cClient(f)
+	defer c.CloseIdleConnections()
 	for i := 0; i < 3; i++ {
 		resp, err := c.Post("http://h2c.test/", "text/plain", strings.NewReader("hello"))
 		if err != nil {

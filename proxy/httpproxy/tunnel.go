@@ -1,8 +1,10 @@
 package httpproxy
 
 import (
+	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,12 +37,21 @@ func (c *conn) tunnel(st *state) bool {
 		c.in.consume(c.in.len())
 	}
 	idle := st.idle
+	// touch moves both deadlines idle ahead; traffic either way keeps the
+	// tunnel open. It does so at most every idle/8, so that a chatty
+	// tunnel does not reset timers on every message.
+	var last atomic.Int64
 	touch := func() {
-		if idle > 0 {
-			dl := time.Now().Add(idle)
-			c.nc.SetDeadline(dl)
-			bc.c.SetDeadline(dl)
+		if idle <= 0 {
+			return
 		}
+		now := time.Now()
+		if p := last.Load(); now.UnixNano()-p < int64(idle/8) || !last.CompareAndSwap(p, now.UnixNano()) {
+			return
+		}
+		dl := now.Add(idle)
+		c.nc.SetDeadline(dl)
+		bc.c.SetDeadline(dl)
 	}
 	touch()
 	up := make(chan int64, 1)
@@ -61,36 +72,38 @@ func (c *conn) tunnel(st *state) bool {
 		c.nc.Close()
 		bc.c.Close()
 	}
+	m := <-up
 	x.recv += uint64(n)
-	x.sent += uint64(<-up)
+	x.sent += uint64(m)
+	x.bodyIn, x.bodyOut = uint64(m), uint64(n)
 	x.finish(false)
 	return false
 }
 
 // relay copies src to dst until src's EOF (nil error) or an error, moving
-// the idle deadlines with the traffic. Between two plain TCP connections
-// the copy is a splice(2).
+// the idle deadlines with every read: a WebSocket that exchanges a small
+// message now and then is not idle, however long it lives.
 func relay(dst, src net.Conn, touch func()) (int64, error) {
 	var total int64
 	bufp := getLarge()
 	defer putBuf(bufp)
+	buf := *bufp
 	for {
-		lr := io.LimitedReader{R: src, N: writeRefresh}
-		var n int64
-		var err error
-		if d, ok := dst.(*net.TCPConn); ok {
-			n, err = d.ReadFrom(&lr)
-		} else {
-			n, err = io.CopyBuffer(dst, &lr, *bufp)
+		n, err := src.Read(buf)
+		if n > 0 {
+			touch()
+			w, werr := dst.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
 		}
-		total += n
-		if err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			return total, nil
+		case err != nil:
 			return total, err
 		}
-		if lr.N > 0 {
-			return total, nil
-		}
-		touch()
 	}
 }
 
