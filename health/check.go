@@ -7,29 +7,95 @@ import (
 	"time"
 )
 
-// probeLoop runs the active checks of one backend until Close. Probes of
-// one backend run one after the other, never overlapping.
-func (p *Pool) probeLoop(m *member) {
+// schedule starts every backend's probe when it is due, until Close. It is
+// the one goroutine that waits for the probe times of the whole pool: a
+// wake-up of the runtime per slot of due probes (see nextProbe), not one
+// timer per backend. A "tcp" check of an IP address runs right here with a
+// non-blocking connect, which on loopback and to a closed port is over
+// when connect(2) returns; any other probe, and a connect still under way,
+// goes on in a goroutine of its own, so that a slow or hung backend never
+// holds up the others. A backend is queued again only when its probe has
+// ended, so its probes never overlap.
+func (p *Pool) schedule(w waker) {
 	defer p.wg.Done()
-	t := time.NewTimer(randDuration(p.interval)) // spread the first probes over one interval
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
+	defer w.close()
+	stop := context.AfterFunc(p.ctx, w.kick) // Close wakes it up
+	defer stop()
+	var due []*member
+	for p.ctx.Err() == nil {
+		p.qmu.Lock()
+		due, p.armed = p.queue.popDue(time.Now(), due[:0])
+		p.waiting = len(due) == 0
+		if p.waiting {
+			w.arm(p.armed) // under qmu, so that no later arm undoes a kick of finish
 		}
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
-		r := p.prober.Probe(ctx, m.addr)
-		cancel()
-		took := time.Since(start)
-		if p.ctx.Err() != nil {
-			return // Close cut the probe short; its verdict means nothing
+		p.qmu.Unlock()
+		if len(due) == 0 {
+			w.wait()
+			continue
 		}
-		p.record(m, r, start, took)
-		t.Reset(nextProbe(time.Now(), p.interval, took))
+		for _, m := range due {
+			p.startProbe(m)
+		}
+		clear(due)
 	}
+}
+
+// startProbe begins the probe of m; m is out of the queue.
+func (p *Pool) startProbe(m *member) {
+	if p.rawTCP && m.raw != nil {
+		start := time.Now()
+		r, fd, done := startConnect(m.raw)
+		if done {
+			p.finish(m, r, start, time.Since(start))
+			return
+		}
+		p.wg.Add(1)
+		go p.awaitConnect(m, fd, start)
+		return
+	}
+	p.wg.Add(1)
+	go p.probeOnce(m)
+}
+
+// awaitConnect waits for the raw connect of m that startConnect began.
+func (p *Pool) awaitConnect(m *member, fd int, start time.Time) {
+	defer p.wg.Done()
+	ctx, cancel := context.WithDeadline(p.ctx, start.Add(p.timeout))
+	r := waitConnect(ctx, fd, m.raw, p.timeout)
+	cancel()
+	p.finish(m, r, start, time.Since(start))
+}
+
+// probeOnce runs one probe of m through the Prober.
+func (p *Pool) probeOnce(m *member) {
+	defer p.wg.Done()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	r := p.prober.Probe(ctx, m.addr)
+	cancel()
+	p.finish(m, r, start, time.Since(start))
+}
+
+// finish judges the probe of m that began at start and queues m's next
+// one.
+func (p *Pool) finish(m *member, r Result, start time.Time, took time.Duration) {
+	if p.ctx.Err() != nil {
+		return // Close cut the probe short; its verdict means nothing
+	}
+	p.record(m, r, start, took)
+	if p.observe != nil {
+		p.observe(m.addr, r, start)
+	}
+	now := time.Now()
+	p.qmu.Lock()
+	m.next = now.Add(nextProbe(now, p.interval, took))
+	p.queue.push(m)
+	if p.waiting && (p.armed.IsZero() || m.next.Before(p.armed)) {
+		p.waiting = false // one kick until schedule looks again
+		p.waker.kick()
+	}
+	p.qmu.Unlock()
 }
 
 // nextProbe returns how long after now, the end of a probe that took
@@ -37,9 +103,9 @@ func (p *Pool) probeLoop(m *member) {
 // that probes do not fall into step; a probe that outlasted the interval is
 // followed at the next interval boundary. The start is then rounded up to
 // a multiple of interval/100 (when that is over 1 ms), so that the probes
-// of many backends share wake-ups of the runtime instead of each paying
-// its own: this alone cuts the CPU of 1000 checks a second by about a
-// third (BenchmarkProbeCPU), and they still spread over 100 slots.
+// of many backends share wake-ups of schedule instead of each paying its
+// own (a wake-up costs about as much CPU as a few tcp probes,
+// BenchmarkProbeCPU), and they still spread over 100 slots.
 func nextProbe(now time.Time, interval, took time.Duration) time.Duration {
 	d := interval + randDuration(interval*8/100+1) - interval*4/100 - took
 	if d < 0 {

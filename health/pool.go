@@ -17,16 +17,18 @@ import (
 // it with [NewPool], then call Start; Close stops every goroutine it owns.
 // All methods are safe for concurrent use.
 type Pool struct {
-	name      string
-	log       *slog.Logger
-	prober    Prober // nil: type "none"
-	interval  time.Duration
-	timeout   time.Duration
-	rise      int
-	fall      int
-	slowStart time.Duration
-	rampStep  time.Duration
-	outlier   outlierConfig
+	name         string
+	log          *slog.Logger
+	prober       Prober // nil: type "none"
+	rawTCP       bool   // prober is the built-in "tcp" check: schedule connects to IP addresses itself
+	customProber bool   // WithProber replaced the built-in check
+	interval     time.Duration
+	timeout      time.Duration
+	rise         int
+	fall         int
+	slowStart    time.Duration
+	rampStep     time.Duration
+	outlier      outlierConfig
 
 	members   []*member
 	byBackend map[*balance.Backend]*member // read-only after NewPool
@@ -40,7 +42,16 @@ type Pool struct {
 	started   bool
 	closed    bool
 
-	kick      chan struct{} // wakes run: an ejection or a ramp began
+	kick chan struct{} // wakes run: an ejection or a ramp began
+
+	qmu     sync.Mutex // guards the fields below and members' next
+	queue   probeQueue // backends waiting for their next probe
+	armed   time.Time  // when schedule wakes up next (zero: never)
+	waiting bool       // schedule waits for armed or a kick of waker
+	waker   waker      // what schedule sleeps on; set by Start
+
+	observe func(addr string, r Result, start time.Time) // tests: sees every judged probe
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -51,6 +62,9 @@ type Pool struct {
 type member struct {
 	b    *balance.Backend
 	addr string
+	raw  *rawAddr // addr for the raw connect path; nil: not an IP address
+
+	next time.Time // when the next probe is due; guarded by Pool.qmu
 
 	// Hot path (Report): atomics only.
 	consecErrors atomic.Int64
@@ -87,7 +101,7 @@ type Option func(*Pool)
 func WithProber(pr Prober) Option {
 	return func(p *Pool) {
 		if p.prober != nil {
-			p.prober = pr
+			p.prober, p.customProber = pr, true
 		}
 	}
 }
@@ -119,6 +133,9 @@ func NewPool(cfg config.Pool, backends []*balance.Backend, log *slog.Logger, opt
 	for _, o := range opts {
 		o(p)
 	}
+	if tp, ok := p.prober.(*tcpProber); ok && !tp.tls {
+		p.rawTCP = true
+	}
 	seen := make(map[*balance.Backend]bool, len(backends))
 	for i, b := range backends { // check them all before changing any
 		if b == nil {
@@ -132,6 +149,9 @@ func NewPool(cfg config.Pool, backends []*balance.Backend, log *slog.Logger, opt
 	now := time.Now()
 	for _, b := range backends {
 		m := &member{b: b, addr: b.Address()}
+		if p.rawTCP {
+			m.raw = parseRawAddr(m.addr)
+		}
 		if b.State() == balance.StateDown && p.prober != nil {
 			m.state = Unhealthy
 		}
@@ -194,10 +214,17 @@ func (p *Pool) Start() {
 	if p.prober == nil {
 		return
 	}
+	now := time.Now()
+	w := p.newWaker()
+	p.qmu.Lock()
+	p.waker = w
 	for _, m := range p.members {
-		p.wg.Add(1)
-		go p.probeLoop(m)
+		m.next = now.Add(randDuration(p.interval)) // spread the first probes over one interval
+		p.queue.push(m)
 	}
+	p.qmu.Unlock()
+	p.wg.Add(1)
+	go p.schedule(w)
 }
 
 // Close stops the checks and timers, waits for their goroutines and closes
@@ -213,9 +240,6 @@ func (p *Pool) Close() {
 		p.mu.Unlock()
 		p.cancel()
 		p.wg.Wait()
-		if c, ok := p.prober.(interface{ close() }); ok {
-			c.close()
-		}
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"time"
 
@@ -59,9 +58,9 @@ func describe(ctx context.Context, err error, timeout time.Duration) string {
 	if errors.As(err, &oe) && oe.Err != nil {
 		return oe.Err.Error() // *os.SyscallError: "connect: connection refused"
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error() // "read: connection reset by peer"
 	}
 	return err.Error()
 }

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"lbd/config"
@@ -16,15 +19,27 @@ import (
 // maxBody is how much of a response body expect_body searches.
 const maxBody = 64 << 10
 
-// httpProber is the "http" check: one request on a new connection, judged
-// by its status and, when expect_body is set, a substring of its body.
-// Redirects are not followed: a 302 is judged as a 302.
+// maxHead is how much status line and headers a response may have.
+const maxHead = 64 << 10
+
+// max1xx is how many interim (1xx) responses a check skips before it
+// judges the one that follows, as net/http's client does.
+const max1xx = 5
+
+// httpProber is the "http" check: one HTTP/1.1 request on a new
+// connection ("Connection: close"), judged by the status of the response
+// and, when expect_body is set, a substring of its body. Redirects are not
+// followed: a 302 is judged as a 302. It writes the request itself and
+// reads the response with http.ReadResponse, as HAProxy's http-check does
+// without a client library: net/http's Transport runs three goroutines
+// per connection, which cost most of the check's CPU (BenchmarkProbeCPU).
 type httpProber struct {
 	method, path, host string
 	expect             StatusSet
 	body               []byte
 	timeout            time.Duration
-	client             *http.Client
+	head, tail         string        // the request around its Host header
+	req                *http.Request // tells ReadResponse the method (HEAD has no body); never changed
 }
 
 func newHTTPProber(h config.Health) (*httpProber, error) {
@@ -40,15 +55,20 @@ func newHTTPProber(h config.Health) (*httpProber, error) {
 	if path == "" {
 		path = "/"
 	}
-	if path[0] != '/' {
+	switch {
+	case !isToken(method):
+		return nil, fmt.Errorf("health: method %q is not an HTTP method", method)
+	case path[0] != '/':
 		return nil, fmt.Errorf("health: path %q does not start with \"/\"", path)
+	case strings.IndexFunc(path, isCTLOrSpace) >= 0:
+		return nil, fmt.Errorf("health: path %q has a space or a control character", path)
+	case strings.IndexFunc(h.Host, isCTLOrSpace) >= 0:
+		return nil, fmt.Errorf("health: host %q has a space or a control character", h.Host)
 	}
-	tr := &http.Transport{
-		Proxy:                  nil, // never HTTP_PROXY from the environment
-		DialContext:            (&net.Dialer{}).DialContext,
-		DisableKeepAlives:      true,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 64 << 10,
+	tail := "\r\nUser-Agent: lbd-health\r\nConnection: close\r\n"
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		tail += "Content-Length: 0\r\n" // as net/http sends; some servers want it (411)
 	}
 	return &httpProber{
 		method:  method,
@@ -57,27 +77,105 @@ func newHTTPProber(h config.Health) (*httpProber, error) {
 		expect:  expect,
 		body:    []byte(h.ExpectBody),
 		timeout: h.Timeout.D(),
-		client: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		head:    method + " " + path + " HTTP/1.1\r\nHost: ",
+		tail:    tail + "\r\n",
+		req:     &http.Request{Method: method},
 	}, nil
 }
 
+// isToken reports whether s is an RFC 9110 token, as a method must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isCTLOrSpace(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// responseReader reads one response: its head, at most maxHead bytes,
+// then at most maxBody more.
+type responseReader struct {
+	lr io.LimitedReader
+	br *bufio.Reader // reads lr
+}
+
+// readers recycles responseReaders, whose buffer is most of what a check
+// would otherwise allocate.
+var readers = sync.Pool{New: func() any {
+	rd := &responseReader{}
+	rd.br = bufio.NewReaderSize(&rd.lr, 4096)
+	return rd
+}}
+
+// release returns rd to readers.
+func (rd *responseReader) release() {
+	rd.lr = io.LimitedReader{}
+	rd.br.Reset(&rd.lr)
+	readers.Put(rd)
+}
+
+// checkConn is the connection of a check: an *os.File on the raw connect
+// path, a net.Conn from net.Dialer otherwise.
+type checkConn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// netDial connects with net.Dialer, for addresses the raw path does not
+// handle.
+func netDial(ctx context.Context, addr string, timeout time.Duration) (checkConn, Result) {
+	d := net.Dialer{KeepAlive: -1} // no keepalive options for a connection that lives milliseconds
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, Result{Text: describe(ctx, err, timeout)}
+	}
+	return c, Result{OK: true, Text: "connected"}
+}
+
 func (p *httpProber) Probe(ctx context.Context, addr string) Result {
-	req, err := http.NewRequestWithContext(ctx, p.method, "http://"+addr+p.path, nil)
-	if err != nil {
-		return Result{Text: "bad request: " + err.Error()}
+	c, r := dialCheck(ctx, addr, p.timeout)
+	if c == nil {
+		return r
 	}
-	if p.host != "" {
-		req.Host = p.host
+	defer c.Close()
+	if dl, has := ctx.Deadline(); has {
+		_ = c.SetDeadline(dl)
 	}
-	req.Header.Set("User-Agent", "lbd-health")
-	resp, err := p.client.Do(req)
-	if err != nil {
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	host := p.host
+	if host == "" {
+		host = addr
+	}
+	req := make([]byte, 0, len(p.head)+len(host)+len(p.tail))
+	req = append(append(append(req, p.head...), host...), p.tail...)
+	if _, err := c.Write(req); err != nil {
 		return Result{Text: describe(ctx, err, p.timeout)}
 	}
-	defer resp.Body.Close()
+	rd := readers.Get().(*responseReader)
+	defer rd.release()
+	rd.lr = io.LimitedReader{R: c, N: maxHead}
+	var resp *http.Response
+	for i := 0; ; i++ {
+		var err error
+		if resp, err = http.ReadResponse(rd.br, p.req); err != nil {
+			if rd.lr.N == 0 {
+				return Result{Text: "response head over 64 KiB"}
+			}
+			return Result{Text: describe(ctx, err, p.timeout)}
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || i == max1xx {
+			break
+		}
+	}
+	rd.lr.N += maxBody // and what the buffer holds already
 	text := "HTTP " + strconv.Itoa(resp.StatusCode)
 	if !p.expect.Match(resp.StatusCode) {
 		return Result{Text: text}
@@ -93,6 +191,3 @@ func (p *httpProber) Probe(ctx context.Context, addr string) Result {
 	}
 	return Result{OK: true, Text: text}
 }
-
-// close drops the transport's connections.
-func (p *httpProber) close() { p.client.CloseIdleConnections() }

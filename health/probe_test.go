@@ -181,9 +181,113 @@ func TestNewProberRejects(t *testing.T) {
 		{config.Health{Type: "tcp"}, "health: timeout 0s is not positive"},
 		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "2xx", Path: "health"}, `health: path "health" does not start with "/"`},
 		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "600"}, `health: expect_status "600": "600" is not a status code in 100..599 or a class like "2xx"`},
+		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "2xx", Path: "/a b"}, `health: path "/a b" has a space or a control character`},
+		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "2xx", Path: "/\r\nX: y"}, `health: path "/\r\nX: y" has a space or a control character`},
+		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "2xx", Method: "GET /"}, `health: method "GET /" is not an HTTP method`},
+		{config.Health{Type: "http", Timeout: dur(time.Second), ExpectStatus: "2xx", Host: "a\nb"}, `health: host "a\nb" has a space or a control character`},
 	} {
 		if _, err := NewProber(tc.h); err == nil || err.Error() != tc.want {
 			t.Errorf("NewProber(%+v) error = %v, want %q", tc.h, err, tc.want)
 		}
+	}
+}
+
+// rawHTTPServer answers each connection with reply after reading the
+// request head, and hands the request it read to the test.
+func rawHTTPServer(t *testing.T, reply string) (addr string, requests <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	reqs := make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				var req []byte
+				buf := make([]byte, 4096)
+				for !strings.Contains(string(req), "\r\n\r\n") {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					req = append(req, buf[:n]...)
+				}
+				select {
+				case reqs <- string(req):
+				default:
+				}
+				_, _ = io.WriteString(c, reply)
+			}()
+		}
+	}()
+	return ln.Addr().String(), reqs
+}
+
+// TestHTTPProbeOnTheWire checks the exact request the http check sends
+// and how it reads responses that net/http's client would also read.
+func TestHTTPProbeOnTheWire(t *testing.T) {
+	bigHead := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n"
+	for _, tc := range []struct {
+		name     string
+		h        config.Health // Type, Timeout and ExpectStatus filled in
+		reply    string
+		hostname bool // probe "localhost:port", through net.Dialer
+		wantReq  string
+		want     Result
+	}{
+		{"GET", config.Health{Path: "/health"}, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false,
+			"GET /health HTTP/1.1\r\nHost: ADDR\r\nUser-Agent: lbd-health\r\nConnection: close\r\n\r\n", Result{true, "HTTP 200"}},
+		{"POST with a host", config.Health{Method: "POST", Path: "/up?x=1", Host: "app.example"}, "HTTP/1.0 204 No Content\r\n\r\n", false,
+			"POST /up?x=1 HTTP/1.1\r\nHost: app.example\r\nUser-Agent: lbd-health\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", Result{true, "HTTP 204"}},
+		{"interim 100 and 103 skipped", config.Health{Path: "/"}, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", false,
+			"", Result{false, "HTTP 503"}},
+		{"chunked body searched", config.Health{Path: "/", ExpectBody: "ready"}, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nrea\r\n2\r\ndy\r\n0\r\n\r\n", false,
+			"", Result{true, "HTTP 200"}},
+		{"body until close", config.Health{Path: "/", ExpectBody: "green"}, "HTTP/1.1 200 OK\r\n\r\nstatus: red\n", false,
+			"", Result{false, `HTTP 200, body lacks "green"`}},
+		{"HEAD has no body", config.Health{Method: "HEAD", Path: "/"}, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", false,
+			"", Result{true, "HTTP 200"}},
+		{"head over 64 KiB", config.Health{Path: "/"}, bigHead, false, "", Result{false, "response head over 64 KiB"}},
+		{"not HTTP", config.Health{Path: "/"}, "SSH-2.0-OpenSSH_9.2\r\n\r\n", false, "", Result{false, `malformed HTTP response "SSH-2.0-OpenSSH_9.2"`}},
+		{"host name", config.Health{Path: "/"}, "HTTP/1.1 200 OK\r\n\r\n", true,
+			"GET / HTTP/1.1\r\nHost: HOSTPORT\r\nUser-Agent: lbd-health\r\nConnection: close\r\n\r\n", Result{true, "HTTP 200"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, reqs := rawHTTPServer(t, tc.reply)
+			if tc.hostname {
+				_, port, _ := net.SplitHostPort(addr)
+				addr = net.JoinHostPort("localhost", port)
+			}
+			h := tc.h
+			h.Type, h.Timeout, h.ExpectStatus = "http", dur(5*time.Second), "2xx"
+			pr, err := NewProber(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pr.Probe(probeCtx(t, h), addr)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Probe (-want +got):\n%s", diff)
+			}
+			if tc.wantReq == "" {
+				return
+			}
+			want := strings.NewReplacer("ADDR", addr, "HOSTPORT", addr).Replace(tc.wantReq)
+			select {
+			case req := <-reqs:
+				if diff := cmp.Diff(want, req); diff != "" {
+					t.Errorf("request (-want +got):\n%s", diff)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the server saw no request")
+			}
+		})
 	}
 }
