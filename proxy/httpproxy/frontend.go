@@ -35,6 +35,10 @@ type Frontend struct {
 	logMu sync.Mutex // guards alog
 	alog  *accessLog // nil: access_log is off
 
+	certs     atomic.Pointer[certStore] // served by getCertificate; nil without TLS
+	certMu    sync.Mutex                // guards certFiles
+	certFiles certFiles                 // where certs came from, watched by watchCerts
+
 	secret    [32]byte   // keys sticky cookie tokens
 	ticketKey [32]byte   // TLS session tickets, kept across reloads
 	stickyMu  sync.Mutex // guards stickies
@@ -77,6 +81,7 @@ type state struct {
 	proto      string // X-Forwarded-Proto
 	targets    map[string]*target
 	alog       *accessLog // nil: no access log
+	certFiles  *certFiles // the files certs were loaded from now; nil: kept the previous ones
 }
 
 // Listen binds cfg.Bind (with IP_FREEBIND) and returns the frontend, ready
@@ -111,6 +116,7 @@ func Listen(cfg config.Frontend, pools proxy.Pools, aff proxy.Affinity, log *slo
 	}
 	f.ln = ln
 	f.st.Store(st)
+	f.useCerts(st)
 	f.h1s = &http.Server{MaxHeaderBytes: maxHeadBytes, ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)}
 	//lint:ignore SA1019 x/net's server serves single connections (ServeConn)
 	f.h2s = &http2.Server{IdleTimeout: st.idle, MaxConcurrentStreams: 250}
@@ -149,8 +155,11 @@ func (f *Frontend) newState(cfg config.Frontend, pools proxy.Pools, prev *state)
 	}
 	st.router = newRouter(cfg, tgt)
 	if cfg.TLSCert != "" {
+		files := stampFiles(cfg.TLSCert, cfg.TLSKey)
 		certs, err := loadCertStore(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
+		if err == nil {
+			st.certFiles = &files
+		} else {
 			if prev == nil || prev.certs == nil {
 				return nil, fmt.Errorf("httpproxy: frontend %s: %w", cfg.Name, err)
 			}
@@ -161,7 +170,7 @@ func (f *Frontend) newState(cfg config.Frontend, pools proxy.Pools, prev *state)
 		st.tls = &tls.Config{
 			MinVersion:     tlsVersion(cfg.TLSMinVersion),
 			NextProtos:     []string{http2.NextProtoTLS, "http/1.1"},
-			GetCertificate: certs.get,
+			GetCertificate: f.getCertificate,
 		}
 		st.tls.SetSessionTicketKeys([][32]byte{f.ticketKey})
 		st.proto = "https"
@@ -206,6 +215,7 @@ func (f *Frontend) Update(cfg config.Frontend, pools proxy.Pools) {
 	}
 	st.alog = f.updateLog(cfg.AccessLog)
 	f.st.Store(st)
+	f.useCerts(st)
 	f.h2c.retain(st)
 	f.gate.Wake()
 }
@@ -263,6 +273,21 @@ func (f *Frontend) Stats() proxy.FrontendStats {
 // Start runs the accept loop in a goroutine owned by f until Close.
 func (f *Frontend) Start() {
 	f.wg.Go(f.serve)
+	f.wg.Go(f.watchCerts)
+}
+
+// useCerts serves st's certificates and watches the files they came from.
+func (f *Frontend) useCerts(st *state) {
+	f.certMu.Lock()
+	defer f.certMu.Unlock()
+	switch {
+	case st.certs == nil:
+		f.certs.Store(nil)
+		f.certFiles = certFiles{}
+	case st.certFiles != nil:
+		f.certs.Store(st.certs)
+		f.certFiles = *st.certFiles
+	}
 }
 
 func (f *Frontend) serve() {

@@ -258,3 +258,58 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("after a failed reload: %s", got)
 	}
 }
+
+// TestTLSCertFilesWatched: certificate files replaced on disk (as a
+// renewal does: write beside, rename over) are served within a few
+// seconds without a reload, a connection open across the change keeps
+// working, and files that do not load leave the current certificate.
+func TestTLSCertFilesWatched(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	f, p, _ := tlsFrontendPools(t, b, "1.2") // started: its watcher runs
+	served := func() string {
+		conn, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{ServerName: "d.example.com", InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].DNSNames[0]
+	}
+	if got := served(); got != "a.example.com" {
+		t.Fatalf("at start: %s", got)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{ServerName: "a.example.com", RootCAs: p.roots}}}
+	defer hc.CloseIdleConnections()
+	url := "https://" + f.Addr().String() + "/"
+	if resp, _ := get(t, hc, url); resp.StatusCode != 200 {
+		t.Fatalf("before the change: %s", resp.Status)
+	}
+	cfg := f.Config()
+	replace := func(path string, data []byte) {
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certD, keyD := p.leaf(t, 5, "d.example.com")
+	replace(cfg.TLSKey, keyD)
+	replace(cfg.TLSCert, certD)
+	waitFor(t, "the renewed certificate", func() bool { return served() == "d.example.com" })
+	// The keep-alive connection opened before the change still serves.
+	if resp, _ := get(t, hc, url); resp.StatusCode != 200 {
+		t.Errorf("on the connection opened before the change: %s", resp.Status)
+	}
+	// A key that does not match: the current certificate stays.
+	_, keyE := p.leaf(t, 6, "e.example.com")
+	replace(cfg.TLSKey, keyE)
+	waitFor(t, "the failed load", func() bool {
+		f.certMu.Lock()
+		defer f.certMu.Unlock()
+		return f.certFiles.failedK != (fileStamp{})
+	})
+	if got := served(); got != "d.example.com" {
+		t.Errorf("after files that do not load: %s, want d.example.com kept", got)
+	}
+}
