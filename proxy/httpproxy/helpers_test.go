@@ -275,6 +275,7 @@ type scripted struct {
 	ln      net.Listener
 	addr    string
 	accepts atomic.Int64
+	closed  atomic.Int64 // connections fn returned from and the backend closed
 }
 
 func startScripted(t testing.TB, fn func(c net.Conn, r *bufio.Reader)) *scripted {
@@ -298,8 +299,9 @@ func startScripted(t testing.TB, fn func(c net.Conn, r *bufio.Reader)) *scripted
 			conns[c] = true
 			mu.Unlock()
 			wg.Go(func() {
-				defer c.Close()
 				fn(c, bufio.NewReader(c))
+				c.Close()
+				s.closed.Add(1)
 			})
 		}
 	})
