@@ -133,6 +133,7 @@ func (n *Node) sessions(args []string) admin.Sessions {
 		"full_syncs_sent": st.FullSyncsSent, "full_syncs_received": st.FullSyncsReceived,
 		"rejected_packets": st.RejectedPackets, "rejected_streams": st.RejectedStreams,
 		"dropped_messages": st.DroppedMessages, "feed_resets": st.FeedResets, "snapshot_errors": st.SnapshotErrors,
+		"resumes": st.Resumes,
 	}
 	if len(args) == 2 {
 		pool, key := args[0], args[1]

@@ -1,6 +1,8 @@
 package lbsync
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log"
@@ -31,14 +33,18 @@ const (
 // replicated tables. It owns every goroutine it starts; Close stops them
 // and waits.
 type Cluster struct {
-	cfg     Config
-	log     *slog.Logger
-	self    string
-	names   *nodeNames
-	now     func() int64 // unix ns: clock.Load, or a fake in tests
-	clock   atomic.Int64 // unix ns, updated every clockTick by clockLoop
-	tombTTL int64
-	stats   counters
+	cfg  Config
+	log  *slog.Logger
+	self string
+	// incarnation tells this process from an earlier one of the same node:
+	// a peer resumes a broken stream only to the incarnation it was
+	// feeding, which holds what it was sent.
+	incarnation uint64
+	names       *nodeNames
+	now         func() int64 // unix ns: clock.Load, or a fake in tests
+	clock       atomic.Int64 // unix ns, updated every clockTick by clockLoop
+	tombTTL     int64
+	stats       counters
 
 	ml      *memberlist.Memberlist // nil in tests of the tables alone
 	tr      *demuxTransport
@@ -72,6 +78,11 @@ func newCluster(cfg Config, logger *slog.Logger) *Cluster {
 		memberCh: make(chan struct{}, 1), stop: make(chan struct{})}
 	c.clock.Store(time.Now().UnixNano())
 	c.now = c.clock.Load
+	for c.incarnation == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		c.incarnation = binary.LittleEndian.Uint64(b[:])
+	}
 	c.out.wake = make(chan struct{}, 1)
 	c.members.init()
 	c.feeds.Store(&[]*feed{})

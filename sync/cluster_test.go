@@ -130,7 +130,7 @@ func TestWrongKeyRejected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := dialSession(conn, k, "intruder", time.Second); err == nil {
+		if _, err := dialSession(conn, k, "intruder", 1, time.Second); err == nil {
 			t.Errorf("sync stream with key %x accepted", k)
 		}
 		conn.Close()
@@ -186,7 +186,7 @@ func TestMalformedMessageDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	s, err := dialSession(conn, key1, "lb2", time.Second)
+	s, err := dialSession(conn, key1, "lb2", 2, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

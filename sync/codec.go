@@ -8,7 +8,7 @@ import (
 
 // Message kinds: the first byte of every sync message.
 const (
-	msgHello   = 1 // uvarint-length node name: the first frame each way on a stream
+	msgHello   = 1 // uvarint-length node name, then uvarint incarnation: the first frame each way on a stream
 	msgRecords = 2 // table and node dictionaries, then records (deltas, chunks, snapshots)
 	msgDone    = 3 // uvarint record count: the full-state transfer is complete
 	msgBegin   = 4 // tables (name, max_entries, entries) a full-state transfer will send
@@ -56,7 +56,7 @@ type record struct {
 type message struct {
 	kind    byte
 	name    []byte     // msgHello
-	count   uint64     // msgDone, msgAck
+	count   uint64     // msgDone, msgAck; msgHello: the incarnation (0 when absent)
 	tables  []tableRef // msgRecords, msgBegin
 	nodes   [][]byte
 	records []record
@@ -155,6 +155,9 @@ func decode(b []byte, m *message) error {
 	switch m.kind {
 	case msgHello:
 		m.name = r.name("node name")
+		if len(r.b) > 0 {
+			m.count = r.uvarint()
+		}
 	case msgDone, msgAck:
 		m.count = r.uvarint()
 	case msgRecords:
@@ -223,6 +226,9 @@ func appendMessage(dst []byte, m *message) []byte {
 	switch m.kind {
 	case msgHello:
 		dst = appendBytes(dst, m.name)
+		if m.count != 0 {
+			dst = binary.AppendUvarint(dst, m.count)
+		}
 	case msgDone, msgAck:
 		dst = binary.AppendUvarint(dst, m.count)
 	case msgBegin:

@@ -45,6 +45,18 @@
 // member that falls behind by more than 64 MiB has its stream reset and gets
 // the full state again.
 //
+// The receiver acknowledges the frames it applied (msgAck) whenever it has
+// read all that arrived, and at least every 16 frames; the sender measures
+// each peer's lag and pending records from it (Peers, lbctl sessions). A
+// stream that breaks resumes when the member answers again with the same
+// incarnation (a random number each process draws at start, sent in its
+// hello): the sender resends the frames not acknowledged and the writes
+// queued meanwhile, and an interrupted full-state transfer continues from
+// the first stripe not acknowledged. A feed outlives its member being held
+// dead by memberlist for 5 minutes, queueing writes, so a healed partition
+// resumes too. A restarted member, or one whose queue overflowed, gets the
+// full state.
+//
 // Streams are authenticated and sealed when a key is set: a handshake swaps
 // nonces, both directions use AES-256-GCM under keys derived with
 // HMAC-SHA256 from the cluster key, and frame counters as nonces.

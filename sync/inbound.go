@@ -34,13 +34,13 @@ func (c *Cluster) acceptSync(conn net.Conn) {
 
 // ackEvery bounds the frames a receiver applies before it acknowledges,
 // when frames keep arriving.
-const ackEvery = 64
+const ackEvery = 16
 
 // serveSync applies what a member streams: its full state, then its writes.
 // A malformed message is dropped whole and counted; the stream goes on.
 func (c *Cluster) serveSync(conn net.Conn) {
 	log := c.log.With("remote", conn.RemoteAddr().String())
-	s, err := acceptSession(conn, c.cfg.SecretKey, c.self, handshakeTimeout)
+	s, err := acceptSession(conn, c.cfg.SecretKey, c.self, c.incarnation, handshakeTimeout)
 	if err != nil {
 		if errors.Is(err, errRejected) {
 			c.stats.rejectedStreams.Add(1)

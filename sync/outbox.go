@@ -25,10 +25,10 @@ type outbox struct {
 	wake     chan struct{} // capacity 1
 }
 
-// publish queues a local write for every connected member. With no member
-// connected nothing is queued: a member that connects later receives the
-// whole table first (the feed is registered before it reads the table, and
-// the write reached the table before this check).
+// publish queues a local write for every member's feed, connected or
+// reconnecting. With no feed nothing is queued: a member that joins later
+// receives the whole table first (its feed is registered before it reads
+// the table, and the write reached the table before this check).
 func (c *Cluster) publish(d *delta) {
 	if len(*c.feeds.Load()) == 0 {
 		return

@@ -45,6 +45,7 @@ type session struct {
 	sent, recv uint64      // frame counters: the GCM nonces
 	rbuf, wbuf []byte
 	peer       string // the other node's name, from its hello
+	peerInc    uint64 // the other node's incarnation, from its hello; 0: unknown
 }
 
 func newSession(conn net.Conn) *session {
@@ -52,7 +53,7 @@ func newSession(conn net.Conn) *session {
 }
 
 // dialSession runs the dialer's half of the handshake on conn.
-func dialSession(conn net.Conn, key []byte, self string, timeout time.Duration) (*session, error) {
+func dialSession(conn net.Conn, key []byte, self string, inc uint64, timeout time.Duration) (*session, error) {
 	s := newSession(conn)
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func dialSession(conn net.Conn, key []byte, self string, timeout time.Duration) 
 	if err := s.keys(key, hello[3:], reply[2:], true); err != nil {
 		return nil, err
 	}
-	if err := s.exchangeHello(self, true); err != nil {
+	if err := s.exchangeHello(self, inc, true); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -84,7 +85,7 @@ func dialSession(conn net.Conn, key []byte, self string, timeout time.Duration) 
 
 // acceptSession runs the listener's half of the handshake on conn, whose
 // first byte is syncMagic.
-func acceptSession(conn net.Conn, key []byte, self string, timeout time.Duration) (*session, error) {
+func acceptSession(conn net.Conn, key []byte, self string, inc uint64, timeout time.Duration) (*session, error) {
 	s := newSession(conn)
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
@@ -108,7 +109,7 @@ func acceptSession(conn net.Conn, key []byte, self string, timeout time.Duration
 	if err := s.keys(key, hello[3:], reply[2:], false); err != nil {
 		return nil, err
 	}
-	if err := s.exchangeHello(self, false); err != nil {
+	if err := s.exchangeHello(self, inc, false); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -152,11 +153,11 @@ func (s *session) keys(key, dialerNonce, listenerNonce []byte, dialer bool) erro
 	return nil
 }
 
-// exchangeHello sends this node's name and reads the peer's; the dialer
-// speaks first.
-func (s *session) exchangeHello(self string, dialer bool) error {
+// exchangeHello sends this node's name and incarnation and reads the
+// peer's; the dialer speaks first.
+func (s *session) exchangeHello(self string, inc uint64, dialer bool) error {
 	send := func() error {
-		if err := s.writeFrame(appendMessage(nil, &message{kind: msgHello, name: []byte(self)})); err != nil {
+		if err := s.writeFrame(appendMessage(nil, &message{kind: msgHello, name: []byte(self), count: inc})); err != nil {
 			return err
 		}
 		return s.flush()
@@ -174,7 +175,7 @@ func (s *session) exchangeHello(self string, dialer bool) error {
 	if err := decode(b, &m); err != nil || m.kind != msgHello {
 		return fmt.Errorf("sync: bad hello: %w", errors.Join(err, ErrMalformed))
 	}
-	s.peer = string(m.name)
+	s.peer, s.peerInc = string(m.name), m.count
 	if !dialer {
 		if err := send(); err != nil {
 			return fmt.Errorf("sync: sending hello: %w", err)

@@ -21,12 +21,12 @@ func handshake(t *testing.T, dialKey, listenKey []byte) (d, l *session, derr, le
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l, lerr = acceptSession(b, listenKey, "lb2", time.Second)
+		l, lerr = acceptSession(b, listenKey, "lb2", 22, time.Second)
 		if lerr != nil {
 			b.Close()
 		}
 	}()
-	d, derr = dialSession(a, dialKey, "lb1", time.Second)
+	d, derr = dialSession(a, dialKey, "lb1", 11, time.Second)
 	if derr != nil {
 		a.Close()
 	}

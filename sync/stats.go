@@ -13,6 +13,7 @@ type Stats struct {
 	FullSyncsSent     uint64 // full-state transfers sent
 	FullSyncsReceived uint64 // full-state transfers received complete
 	FeedResets        uint64 // streams reset because a member fell behind
+	Resumes           uint64 // broken streams resumed without a new full-state transfer
 	SnapshotErrors    uint64 // snapshots that could not be written or read
 }
 
@@ -20,6 +21,7 @@ type counters struct {
 	rejectedPackets, rejectedStreams, dropped, deltasSent   atomic.Uint64
 	recordsReceived, staleRecords                           atomic.Uint64
 	fullSyncsSent, fullSyncsReceived, feedResets, snapshots atomic.Uint64
+	resumes                                                 atomic.Uint64
 }
 
 // Stats returns the cluster's counters.
@@ -30,6 +32,6 @@ func (c *Cluster) Stats() Stats {
 		DroppedMessages: s.dropped.Load(), DeltasSent: s.deltasSent.Load(),
 		RecordsReceived: s.recordsReceived.Load(), StaleRecords: s.staleRecords.Load(),
 		FullSyncsSent: s.fullSyncsSent.Load(), FullSyncsReceived: s.fullSyncsReceived.Load(),
-		FeedResets: s.feedResets.Load(), SnapshotErrors: s.snapshots.Load(),
+		FeedResets: s.feedResets.Load(), SnapshotErrors: s.snapshots.Load(), Resumes: s.resumes.Load(),
 	}
 }
