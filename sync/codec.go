@@ -156,7 +156,10 @@ func decode(b []byte, m *message) error {
 	case msgHello:
 		m.name = r.name("node name")
 		if len(r.b) > 0 {
-			m.count = r.uvarint()
+			// Present only when set: one wire form per message.
+			if m.count = r.uvarint(); m.count == 0 && r.err == nil {
+				r.fail("zero incarnation")
+			}
 		}
 	case msgDone, msgAck:
 		m.count = r.uvarint()
