@@ -1,11 +1,10 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ var ErrNoBackend = errors.New("proxy: no usable backend")
 type Backend struct {
 	*balance.Backend
 	pool *Pool
+	ap   netip.AddrPort // the address when it is a literal IP:port
 
 	total    atomic.Uint64
 	failures atomic.Uint64 // connect failures
@@ -49,7 +49,6 @@ type Pool struct {
 	backends []*Backend
 	byBal    map[*balance.Backend]*Backend
 	log      *slog.Logger
-	dialer   net.Dialer
 
 	health  atomic.Pointer[health.Pool] // passive outlier detection, when set
 	panicRR atomic.Uint64               // round robin of panic = "route_all"
@@ -72,10 +71,6 @@ func (b *Backend) Report(o health.Outcome) {
 // state and counters over.
 func NewPool(cfg config.Pool, prev *Pool, log *slog.Logger) (*Pool, error) {
 	p := &Pool{cfg: cfg, byBal: make(map[*balance.Backend]*Backend), log: log.With("pool", cfg.Name)}
-	// No TCP keep-alive probes to backends (HAProxy's default, without
-	// option srvtcpka): idle timeouts end dead connections, and setting
-	// the probes up costs four system calls per connection.
-	p.dialer = net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: -1}
 	old := map[string]*Backend{}
 	if prev != nil {
 		for _, b := range prev.backends {
@@ -98,6 +93,7 @@ func NewPool(cfg config.Pool, prev *Pool, log *slog.Logger) (*Pool, error) {
 				return nil, fmt.Errorf("proxy: pool %s: %w", cfg.Name, err)
 			}
 			b = &Backend{Backend: bb, conns: make(map[Closer]struct{})}
+			b.ap, _ = netip.ParseAddrPort(bc.Address) // a host name stays invalid: resolved per connection
 		}
 		b.pool = p
 		p.backends = append(p.backends, b)
@@ -200,64 +196,37 @@ func (b *Backend) Untrack(c Closer) {
 	b.mu.Unlock()
 }
 
-// dial picks a backend and connects to it. A backend that refuses or does
-// not answer within connect_timeout is excluded and the next one tried, so
-// a client sees a connect failure only when no backend can take it. On
-// success the backend's active count includes the new connection: the
-// caller calls Release when it ends.
-func (p *Pool) dial(ctx context.Context, key balance.Key) (*Backend, net.Conn, error) {
-	var ex balance.Exclude
-	var lastErr error
-	for {
-		b := p.Pick(key, &ex)
-		if b == nil {
-			if lastErr != nil {
-				return nil, nil, fmt.Errorf("%w: %w", ErrNoBackend, lastErr)
-			}
-			return nil, nil, ErrNoBackend
-		}
-		start := time.Now()
-		c, err := p.connect(ctx, b)
-		if err == nil {
-			b.CountConnect(time.Since(start))
-			b.Report(health.Success)
-			return b, c, nil
-		}
-		b.Release()
-		b.CountFailure()
-		b.Report(health.ConnectError)
-		lastErr = err
-		p.log.Debug("backend connect failed", "backend", b.Address(), "err", err)
-		if ctx.Err() != nil {
-			return nil, nil, err
-		}
-	}
-}
-
-// connect opens a TCP connection to b.
-func (p *Pool) connect(ctx context.Context, b *Backend) (net.Conn, error) {
-	return p.dialer.DialContext(ctx, "tcp", b.Address())
-}
-
-// dialSticky connects to the backend at addr when it is in the pool, usable
-// and has room; ok is false otherwise or when it does not answer, and the
-// caller balances as usual.
-func (p *Pool) dialSticky(ctx context.Context, addr string) (*Backend, net.Conn, bool) {
+// stickyBackend returns the backend at addr, counted as active, when it is
+// in the pool, usable and has room: a client's backend of last time.
+func (p *Pool) stickyBackend(addr string) *Backend {
 	b := p.Backend(addr)
 	if b == nil || !b.Usable() || !b.TryInc() {
-		return nil, nil, false
+		return nil
 	}
-	start := time.Now()
-	c, err := p.connect(ctx, b)
-	if err != nil {
-		b.Release()
-		b.CountFailure()
-		b.Report(health.ConnectError)
-		return nil, nil, false
-	}
-	b.CountConnect(time.Since(start))
+	return b
+}
+
+// connected records a connection to the backend that took took to open.
+func (b *Backend) connected(took time.Duration) {
+	b.CountConnect(took)
 	b.Report(health.Success)
-	return b, c, true
+}
+
+// connectFailed records a connection to the backend that failed to open
+// and releases the slot Pick or stickyBackend took.
+func (b *Backend) connectFailed() {
+	b.Release()
+	b.CountFailure()
+	b.Report(health.ConnectError)
+}
+
+// noBackendErr is the error of a client that no backend could take; last
+// is the last connect error, if any.
+func noBackendErr(last error) error {
+	if last != nil {
+		return fmt.Errorf("%w: %w", ErrNoBackend, last)
+	}
+	return ErrNoBackend
 }
 
 // SetState changes a backend's administrative state (lbctl drain, enable,

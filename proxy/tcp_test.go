@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"lbd/config"
 	"lbd/proxy/balance"
 )
@@ -333,5 +335,180 @@ func TestTCPSourceIPPersistence(t *testing.T) {
 	}
 	if got := hello(t, f.Addr().String()); got != moved {
 		t.Errorf("after moving to %s the client went to %s", moved, got)
+	}
+}
+
+func TestTCPHalfCloseEarly(t *testing.T) {
+	a := startBackend(t, "a")
+	f := startFrontend(t, config.Frontend{}, poolConfig("round_robin", a.addr()))
+	for _, tc := range []struct{ name, send string }{
+		{"nothing sent", ""},
+		{"a few bytes then FIN", "hi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tc.send)
+			c.(*net.TCPConn).CloseWrite() // at once, likely before the backend is connected
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("reading after half-close: %v", err)
+			}
+			if diff := cmp.Diff("a\n"+tc.send, string(got)); diff != "" {
+				t.Errorf("client got (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTCPIdleTimeout(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	a := startBackend(t, "a")
+	f := startFrontend(t, config.Frontend{IdleTimeout: dur(idle)}, poolConfig("round_robin", a.addr()))
+
+	// A client that keeps talking stays connected well past idle_timeout.
+	busy, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busy.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(busy)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	// A silent client is cut after idle_timeout, not before.
+	silent, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	for end := start.Add(3 * idle); time.Now().Before(end); {
+		io.WriteString(busy, "ping\n")
+		if line, err := r.ReadString('\n'); err != nil || line != "ping\n" {
+			t.Fatalf("busy client after %v: %q, %v", time.Since(start), line, err)
+		}
+		time.Sleep(idle / 6) // the traffic under test: a message every idle/6
+	}
+	silent.SetDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(silent)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("silent client: %v (want EOF after idle_timeout)", err)
+	}
+	if string(got) != "a\n" {
+		t.Errorf("silent client got %q, want the greeting then EOF", got)
+	}
+	if took < idle {
+		t.Errorf("silent client cut after %v, before idle_timeout %v", took, idle)
+	}
+}
+
+func TestTCPCloseCutsSessions(t *testing.T) {
+	a := startBackend(t, "a")
+	before := runtime.NumGoroutine()
+	pool, err := NewPool(poolConfig("round_robin", a.addr()), nil, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ListenTCP(config.Frontend{Name: "f", Bind: "127.0.0.1:0"}, pool, nil, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Start()
+	c, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadString('\n'); err == nil {
+		t.Error("the session survived Close past its context")
+	}
+	if got := f.Stats().Active; got != 0 {
+		t.Errorf("active = %d after Close, want 0", got)
+	}
+	if _, err := net.DialTimeout("tcp", f.Addr().String(), time.Second); err == nil {
+		t.Error("the frontend still accepts after Close")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("goroutines: %d before, %d after Close", before, n)
+	}
+}
+
+func TestTCPHostNameBackend(t *testing.T) {
+	a := startBackend(t, "a") // on 127.0.0.1 only: "localhost" may say ::1 first
+	_, port, _ := net.SplitHostPort(a.addr())
+	f := startFrontend(t, config.Frontend{}, poolConfig("round_robin", net.JoinHostPort("localhost", port)))
+	for i := 0; i < 3; i++ {
+		if got := hello(t, f.Addr().String()); got != "a" {
+			t.Fatalf("connection %d reached %q, want a", i, got)
+		}
+	}
+}
+
+func TestTCPManyClientsAtOnce(t *testing.T) {
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	f := startFrontend(t, config.Frontend{}, poolConfig("round_robin", a.addr(), b.addr()))
+	const clients = 200
+	var wg sync.WaitGroup
+	var got sync.Map
+	for i := range clients {
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", f.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			msg := strings.Repeat(string(rune('a'+i%26)), 1+i*97%40000) // both small and bulk
+			go func() {
+				io.WriteString(c, msg)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			all, err := io.ReadAll(c)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			name, body, _ := strings.Cut(string(all), "\n")
+			if body != msg {
+				t.Errorf("client %d: %d bytes back, want %d", i, len(body), len(msg))
+			}
+			got.Store(i, name)
+		})
+	}
+	wg.Wait()
+	counts := map[string]int{}
+	got.Range(func(_, v any) bool { counts[v.(string)]++; return true })
+	if diff := cmp.Diff(map[string]int{"a": clients / 2, "b": clients / 2}, counts); diff != "" {
+		t.Errorf("connections per backend (-want +got):\n%s", diff)
+	}
+	var in, out uint64
+	for _, be := range f.Pool().Backends() {
+		st := be.Stats()
+		in, out = in+st.BytesIn, out+st.BytesOut
+	}
+	if out != in+2*clients {
+		t.Errorf("bytes out %d, want bytes in %d + the greetings %d", out, in, 2*clients)
 	}
 }

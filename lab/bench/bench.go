@@ -179,8 +179,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	// Idle connections: two sockets each in this process (client and
-	// backend), and up to six descriptors each in a proxy (two sockets and
-	// two splice pipes).
+	// backend) and in a proxy (client and backend); ask for room to spare.
+	// The proxies inherit the limit.
 	fdLimit, err := raiseNoFile(uint64(max(6*o.IdleConns+1000, 65536)))
 	if err != nil {
 		return err

@@ -22,8 +22,8 @@ func (r *runner) mem(ctx context.Context) error {
 	routes := []route{{name: "echo", mode: "tcp", backends: []string{echo.Addr()}}}
 	names := r.rows(haproxyPlain, lbdName)
 	if fit := idleFit(r.fdLimit); r.idle > fit {
-		r.progress("mem: the open file limit is %d and cannot be raised (no CAP_SYS_RESOURCE?): %d idle connections instead of %d",
-			r.fdLimit, fit, r.idle)
+		r.progress("mem: the open file limit is %d and cannot be raised (no CAP_SYS_RESOURCE?): %d idle connections instead of %d "+
+			"(each takes two descriptors in the proxy, and two in this process: client and backend)", r.fdLimit, fit, r.idle)
 		r.idle = fit
 	}
 	defer r.printMem(names) // what was measured, on errors too
@@ -78,13 +78,18 @@ func (r *runner) memOnce(ctx context.Context, name string, round int, routes []r
 	return s, nil
 }
 
-// idleFit is how many idle connections fit in fdLimit descriptors in a
-// proxy that holds six for each (client and backend sockets, and a splice
-// pipe per direction, as Go's io.Copy between TCP connections does while
-// it waits), and in this process (client socket and echo backend socket).
+// idleFit is how many idle connections fit in fdLimit descriptors, in
+// hundreds: two each in a proxy (client and backend sockets; neither lbd
+// nor HAProxy holds a splice pipe for an idle connection) and two in this
+// process (client socket and echo backend socket), beside fdReserve for
+// listeners, pollers, logs and the like.
 func idleFit(fdLimit int) int {
-	return max(100, (fdLimit-500)/6/100*100)
+	return max(100, (fdLimit-fdReserve)/2/100*100)
 }
+
+// fdReserve is the descriptors a process under test keeps beside two per
+// proxied connection.
+const fdReserve = 150
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 

@@ -169,13 +169,18 @@ func lbdConfig(dir string, routes []route, addrs map[string]string) string {
 // haproxyConfig is the HAProxy peer of MEASURING.md: one thread, keep-alive
 // and `http-reuse always` in http mode, splice both ways when asked; as
 // many connections as the open file limit allows (two sockets each, and
-// up to 1000 splice pipes).
+// two descriptors per splice pipe: HAProxy refuses to start when its
+// maximum exceeds the limit).
 func haproxyConfig(routes []route, addrs map[string]string, splice bool, fdLimit int) string {
 	var b strings.Builder
-	maxconn := max(100, (fdLimit-2600)/2)
+	const maxpipes = 1000
+	maxconn := max(100, (fdLimit-fdReserve)/2)
+	if splice {
+		maxconn = max(100, (fdLimit-fdReserve-2*maxpipes)/2)
+	}
 	fmt.Fprintf(&b, "global\n  nbthread 1\n  maxconn %d\n", maxconn)
 	if splice {
-		b.WriteString("  maxpipes 1000\n")
+		fmt.Fprintf(&b, "  maxpipes %d\n", maxpipes)
 	}
 	fmt.Fprintf(&b, "\ndefaults\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  maxconn %d\n", maxconn)
 	if splice {
