@@ -123,6 +123,7 @@ func (s *Server) Path() string { return s.path }
 func (s *Server) Serve(ctx context.Context, h Handler) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	var delay time.Duration
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -132,12 +133,21 @@ func (s *Server) Serve(ctx context.Context, h Handler) error {
 			if closed {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("admin: accepting: %w", err)
 			}
-			return fmt.Errorf("admin: accepting: %w", err)
+			// EMFILE and friends pass: back off and keep serving, so
+			// that lbctl works again once descriptors are free.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Error("admin socket: accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			continue
 		}
+		delay = 0
 		if !s.track(c) {
 			c.Close()
 			return nil

@@ -42,7 +42,10 @@ type Instance struct {
 	Since             time.Time `json:"since"`
 	VIPs              []string  `json:"vips"`
 	Demoted           bool      `json:"demoted,omitempty"`
-	Warnings          []string  `json:"warnings,omitempty"`
+	// FailingTracks names the tracks failing now; "proxy" is the local
+	// proxy no longer accepting on the VIPs.
+	FailingTracks []string `json:"failing_tracks,omitempty"`
+	Warnings      []string `json:"warnings,omitempty"`
 	// MaxTimerLate is the longest the advert loop woke after a deadline;
 	// MaxAdvertGap the longest time between two adverts of the master.
 	MaxTimerLate time.Duration     `json:"max_timer_late_ns"`

@@ -266,3 +266,18 @@ func (d *dataPlane) servingPools() map[string]bool {
 	}
 	return m
 }
+
+// servingFrontends reports, for every frontend, whether it accepts
+// connections: what the implicit proxy track checks in the VRRP process.
+func (d *dataPlane) servingFrontends() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := make(map[string]bool, len(d.frontends))
+	for name, f := range d.frontends {
+		m[name] = true
+		if s, ok := f.(interface{ Serving() bool }); ok {
+			m[name] = s.Serving()
+		}
+	}
+	return m
+}

@@ -39,6 +39,13 @@ type vrrpInstance struct {
 	wg       sync.WaitGroup // run loop, watchers, notify scripts
 	restored atomic.Uint64  // VIPs put back after someone removed them
 
+	// served names the frontends bound to this instance's VIPs (or to
+	// any address): the local proxy, tracked implicitly. Set by apply.
+	served atomic.Pointer[[]string]
+
+	trackMu sync.Mutex // guards failing
+	failing []bool     // per track, the proxy track last: for lbctl status
+
 	lastReannounce atomic.Int64 // unix ns of the latest split-brain re-announce
 
 	relMu          sync.Mutex  // guards pendingRelease
@@ -61,11 +68,16 @@ func startVRRP(cfg config.VRRP, pools poolView, log *slog.Logger) (*vrrpInstance
 	for i, p := range cfg.VIPs {
 		vips[i] = p.Addr()
 	}
-	tracks := make([]vrrp.Track, len(cfg.Tracks))
+	// The configured tracks, then the local proxy: weight 0, so a proxy
+	// that stops accepting puts the instance in FAULT and the peer whose
+	// proxy serves takes the VIPs.
+	tracks := make([]vrrp.Track, len(cfg.Tracks), len(cfg.Tracks)+1)
 	for i, t := range cfg.Tracks {
 		tracks[i] = vrrp.Track{Name: trackName(t), Weight: t.Weight}
 	}
-	v := &vrrpInstance{cfg: cfg, log: log, pools: pools, stop: make(chan struct{})}
+	tracks = append(tracks, vrrp.Track{Name: proxyTrack, Weight: 0})
+	v := &vrrpInstance{cfg: cfg, log: log, pools: pools, stop: make(chan struct{}), failing: make([]bool, len(tracks))}
+	v.served.Store(&[]string{})
 	v.owner = vip.New(vip.Config{
 		Interface: cfg.Interface, VIPs: cfg.VIPs, GARPRepeat: cfg.GARPRepeat,
 		GARPInterval: cfg.GARPInterval.D(), GARPRefresh: cfg.GARPRefresh.D(),
@@ -243,6 +255,7 @@ func (v *vrrpInstance) watch() {
 	defer t.Stop()
 	link := true
 	failing := make([]bool, len(v.cfg.Tracks))
+	var proxyDown []string
 	for {
 		if up := linkUp(v.cfg.Interface); up != link {
 			link = up
@@ -262,9 +275,24 @@ func (v *vrrpInstance) watch() {
 			if fail != failing[i] {
 				failing[i] = fail
 				v.log.Warn("track changed", "track", trackName(tr), "failing", fail, "weight", tr.Weight)
-				v.in.SetTrack(i, fail)
+				v.setTrack(i, fail)
 			}
 		}
+		var down []string
+		for _, name := range *v.served.Load() {
+			if !v.pools.frontendServing(name) {
+				down = append(down, name)
+			}
+		}
+		if (len(down) > 0) != (len(proxyDown) > 0) {
+			if len(down) > 0 {
+				v.log.Error("the local proxy stopped accepting on the VIPs: FAULT, so that the peer takes over", "frontends", down)
+			} else {
+				v.log.Info("the local proxy accepts again", "frontends", proxyDown)
+			}
+			v.setTrack(len(v.cfg.Tracks), len(down) > 0)
+		}
+		proxyDown = down
 		if restored, err := v.owner.Verify(); err != nil {
 			v.log.Error("checking VIPs failed", "err", err)
 		} else if len(restored) > 0 {
@@ -277,6 +305,56 @@ func (v *vrrpInstance) watch() {
 		case <-t.C:
 		}
 	}
+}
+
+// proxyTrack names the implicit track of the local proxy.
+const proxyTrack = "proxy"
+
+// setTrack tells the election that track i (the proxy track after the
+// configured ones) fails or recovers, and remembers it for lbctl status.
+func (v *vrrpInstance) setTrack(i int, fail bool) {
+	v.trackMu.Lock()
+	v.failing[i] = fail
+	v.trackMu.Unlock()
+	v.in.SetTrack(i, fail)
+}
+
+// failingTracks names the tracks failing now.
+func (v *vrrpInstance) failingTracks() []string {
+	v.trackMu.Lock()
+	defer v.trackMu.Unlock()
+	var out []string
+	for i, f := range v.failing {
+		if !f {
+			continue
+		}
+		if i < len(v.cfg.Tracks) {
+			out = append(out, trackName(v.cfg.Tracks[i]))
+		} else {
+			out = append(out, proxyTrack)
+		}
+	}
+	return out
+}
+
+// servedFrontends names the frontends of cfg that serve the VIPs of vc:
+// bound to one of them, or to every address.
+func servedFrontends(vc config.VRRP, cfg *config.Config) []string {
+	var out []string
+	for _, fc := range cfg.Frontends {
+		host, _, err := net.SplitHostPort(fc.Bind)
+		if err != nil {
+			continue
+		}
+		a, err := netip.ParseAddr(host)
+		if host != "" && err != nil {
+			continue
+		}
+		if host == "" || a.IsUnspecified() || slices.ContainsFunc(vc.VIPs, func(p netip.Prefix) bool { return p.Addr() == a.Unmap() }) {
+			out = append(out, fc.Name)
+		}
+	}
+	return out
 }
 
 // linkUp reports whether the interface exists, is up and has carrier.
@@ -307,11 +385,11 @@ func (v *vrrpInstance) runScriptTrack(i int, tr config.Track) {
 		case failing && ok >= tr.Rise:
 			failing = false
 			v.log.Info("track script recovered", "script", tr.Script)
-			v.in.SetTrack(i, false)
+			v.setTrack(i, false)
 		case !failing && bad >= tr.Fall:
 			failing = true
 			v.log.Warn("track script failing", "script", tr.Script, "err", err)
-			v.in.SetTrack(i, true)
+			v.setTrack(i, true)
 		}
 		select {
 		case <-v.stop:
@@ -350,7 +428,7 @@ func (v *vrrpInstance) status() admin.Instance {
 	in := admin.Instance{
 		Name: v.cfg.Name, Interface: v.cfg.Interface, VRID: v.cfg.VRID, Version: v.cfg.Version,
 		State: st.State.String(), Priority: v.cfg.Priority, EffectivePriority: int(st.Priority),
-		Master: master, Since: st.Since, VIPs: vips, Demoted: st.Demoted,
+		Master: master, Since: st.Since, VIPs: vips, Demoted: st.Demoted, FailingTracks: v.failingTracks(),
 		MaxTimerLate: st.MaxTimerLate, MaxAdvertGap: st.MaxAdvertGap,
 		Counters: map[string]uint64{
 			"adverts_sent":           c.AdvertsSent,
@@ -391,9 +469,11 @@ type vrrpSet struct {
 	ins map[string]*vrrpInstance
 }
 
-// poolView tells pool tracks whether a pool can serve.
+// poolView tells pool tracks whether a pool can serve, and the proxy
+// track whether a frontend accepts.
 type poolView interface {
 	poolServing(name string) bool
+	frontendServing(name string) bool
 }
 
 func newVRRPSet(pools poolView, log *slog.Logger) *vrrpSet {
@@ -423,6 +503,12 @@ func (s *vrrpSet) apply(cfg *config.Config) error {
 			continue
 		}
 		next[vc.Name] = v
+	}
+	for _, vc := range cfg.VRRP {
+		if v := next[vc.Name]; v != nil {
+			served := servedFrontends(vc, cfg)
+			v.served.Store(&served)
+		}
 	}
 	for name, v := range s.ins {
 		if next[name] != v {

@@ -33,21 +33,37 @@ import (
 const (
 	childApply  = "apply"  // args[0]: the configuration as JSON
 	childStatus = "status" // data: []admin.Instance
-	childPools  = "pools"  // args[0]: {"pool": serving} as JSON
+	childPools  = "pools"  // args[0]: servingState as JSON
 	childStop   = "stop"
 )
 
-// poolStates is the child's view of which pools can serve, pushed by the
-// parent.
+// servingState is what the parent pushes to the child: which pools can
+// serve ([[vrrp.track]] pool) and which frontends accept (the proxy track).
+type servingState struct {
+	Pools     map[string]bool `json:"pools"`
+	Frontends map[string]bool `json:"frontends"`
+}
+
+// poolStates is the child's view of which pools can serve and which
+// frontends accept, pushed by the parent.
 type poolStates struct {
 	mu sync.Mutex
-	m  map[string]bool
+	s  servingState
 }
 
 func (p *poolStates) poolServing(name string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.m[name]
+	return p.s.Pools[name]
+}
+
+// frontendServing is true for a frontend the parent has not reported on
+// yet (at start, or new in a reload): only a reported failure counts.
+func (p *poolStates) frontendServing(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok, known := p.s.Frontends[name]
+	return ok || !known
 }
 
 // RunVRRPChild is `lbd -vrrp-child`: it serves the parent on ctl until the
@@ -63,7 +79,7 @@ func RunVRRPChild(ctx context.Context, ctl *os.File, log *slog.Logger) error {
 	stopRead := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopRead()
 	vrrp.RealtimeProcess(log)
-	pools := &poolStates{m: map[string]bool{}}
+	pools := &poolStates{}
 	set := newVRRPSet(pools, log)
 	defer set.stop()
 	r := bufio.NewReader(conn)
@@ -113,15 +129,15 @@ func serveChild(set *vrrpSet, pools *poolStates, req admin.Request) admin.Respon
 		return admin.OKResponse(nil)
 	case childPools:
 		b, err := arg()
-		m := map[string]bool{}
+		var st servingState
 		if err == nil {
-			err = json.Unmarshal(b, &m)
+			err = json.Unmarshal(b, &st)
 		}
 		if err != nil {
 			return admin.ErrorResponse(err)
 		}
 		pools.mu.Lock()
-		pools.m = m
+		pools.s = st
 		pools.mu.Unlock()
 		return admin.OKResponse(nil)
 	case childStatus:

@@ -32,7 +32,7 @@ type vrrpProc struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	cfg      *config.Config // last applied, re-applied after a restart
-	pools    map[string]bool
+	pools    servingState
 	stopping bool
 
 	stop chan struct{}
@@ -108,7 +108,7 @@ func (p *vrrpProc) supervise(cmd *exec.Cmd, err error) {
 			p.log.Error("configuring the restarted VRRP process failed", "err", err)
 		}
 	}
-	p.pools = nil // push again
+	p.pools = servingState{} // push again
 }
 
 func mustJSON(v any) string {
@@ -181,7 +181,7 @@ func (p *vrrpProc) instances() ([]admin.Instance, error) {
 }
 
 // pushPools tells the VRRP process, on every change, which pools can serve
-// (for [[vrrp.track]] pool).
+// (for [[vrrp.track]] pool) and which frontends accept (the proxy track).
 func (p *vrrpProc) pushPools() {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
@@ -191,9 +191,9 @@ func (p *vrrpProc) pushPools() {
 			return
 		case <-t.C:
 		}
-		now := p.dp.servingPools()
+		now := servingState{Pools: p.dp.servingPools(), Frontends: p.dp.servingFrontends()}
 		p.mu.Lock()
-		if !maps.Equal(now, p.pools) && !p.stopping {
+		if (!maps.Equal(now.Pools, p.pools.Pools) || !maps.Equal(now.Frontends, p.pools.Frontends)) && !p.stopping {
 			if _, err := p.callLocked(childPools, mustJSON(now)); err == nil {
 				p.pools = now
 			}

@@ -19,6 +19,9 @@ type Gate struct {
 	Total  atomic.Uint64 // accepted
 	Full   atomic.Uint64 // times accepting paused at max_connections
 
+	failingSince atomic.Int64 // unix ns of the first accept error in a row; 0: the last accept worked
+	lost         atomic.Bool  // the listener closed under the accept loop, not by Stop
+
 	freed    chan struct{} // signalled when a connection ends
 	stopped  chan struct{} // closed by Stop
 	stopOnce sync.Once
@@ -40,13 +43,21 @@ func (g *Gate) Accept(ln *net.TCPListener, limit func() int, log *slog.Logger) (
 		}
 		c, err := ln.AcceptTCP()
 		if err == nil {
+			g.AcceptOK()
 			g.Total.Add(1)
 			g.Active.Add(1)
 			return c, true
 		}
 		if errors.Is(err, net.ErrClosed) {
+			select {
+			case <-g.stopped:
+			default:
+				g.lost.Store(true)
+				log.Error("the listener closed: this frontend no longer accepts")
+			}
 			return nil, false
 		}
+		g.AcceptFailed()
 		// EMFILE and friends: back off as net/http does, never spin.
 		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 		log.Error("accept failed", "err", err, "retry_in", delay)
@@ -76,6 +87,32 @@ func (g *Gate) waitRoom(limit func() int, log *slog.Logger) bool {
 			return false
 		}
 	}
+}
+
+// failGrace is how long accepting may keep failing before the frontend
+// counts as not serving: a burst of EMFILE that clears is not a failure of
+// the node.
+const failGrace = time.Second
+
+// AcceptOK records an accepted connection: accepting works.
+func (g *Gate) AcceptOK() {
+	if g.failingSince.Load() != 0 {
+		g.failingSince.Store(0)
+	}
+}
+
+// AcceptFailed records an accept error (EMFILE, ENFILE, ENOBUFS...).
+func (g *Gate) AcceptFailed() { g.failingSince.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// Serving reports whether the frontend takes connections: its listener
+// is open, and accepting has not kept failing for failGrace. The VRRP
+// instance serving the frontend's address goes to FAULT when it is not.
+func (g *Gate) Serving() bool {
+	if g.lost.Load() {
+		return false
+	}
+	since := g.failingSince.Load()
+	return since == 0 || time.Since(time.Unix(0, since)) < failGrace
 }
 
 // Done counts a connection Accept returned as ended.

@@ -519,6 +519,7 @@ func (l *loop) accept() {
 		fd, src, err := sysAccept4(l.lfd)
 		if err == 0 {
 			l.backoff = 0
+			l.f.gate.AcceptOK()
 			l.open(fd, src)
 			return
 		}
@@ -529,6 +530,7 @@ func (l *loop) accept() {
 			continue
 		default:
 			// EMFILE and friends: back off as net/http does, never spin.
+			l.f.gate.AcceptFailed()
 			l.backoff = min(max(2*l.backoff, 5*time.Millisecond), time.Second)
 			l.f.log.Error("accept failed", "err", err, "retry_in", l.backoff)
 			l.unlisten()

@@ -141,5 +141,9 @@ func (f *TCPFrontend) Stats() FrontendStats {
 	return FrontendStats{Active: g.Active.Load(), Total: g.Total.Load(), Full: g.Full.Load(), NoBackend: f.noBack.Load()}
 }
 
+// Serving reports whether the frontend accepts connections (see
+// Gate.Serving): what the implicit proxy track of VRRP checks.
+func (f *TCPFrontend) Serving() bool { return f.gate.Serving() }
+
 // Config returns the frontend's current configuration.
 func (f *TCPFrontend) Config() config.Frontend { return *f.cfg.Load() }

@@ -29,9 +29,10 @@ func sampleStatus() admin.Status {
 		Instances: []admin.Instance{{
 			Name: "web", Interface: "eth0", VRID: 51, Version: 3, State: "MASTER", Priority: 150,
 			EffectivePriority: 90, Master: "198.18.0.11", Since: t0.Add(-90 * time.Second),
-			VIPs:     []string{"198.18.0.100/24"},
-			Counters: map[string]uint64{"adverts_sent": 900, "adverts_received": 12, "transitions": 2},
-			Warnings: []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
+			VIPs:          []string{"198.18.0.100/24"},
+			Counters:      map[string]uint64{"adverts_sent": 900, "adverts_received": 12, "transitions": 2},
+			Warnings:      []string{"VIP 198.18.0.100/24 was removed by someone else; restored"},
+			FailingTracks: []string{"pool app"},
 		}},
 		Frontends: []admin.Frontend{{Name: "plain", Bind: "198.18.0.100:80", Mode: "http", DefaultPool: "app", State: "listening", Active: 7, Total: 1234,
 			AccessLog: &admin.AccessLogCounts{Lines: 1234, Dropped: 2}}},

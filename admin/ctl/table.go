@@ -34,6 +34,9 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 			fmt.Fprintf(w, "%s: adverts sent %d, received %d; transitions %d; bad checksum %d, bad ttl %d, bad length %d, wrong vrid %d, other address list %d\n",
 				in.Name, c["adverts_sent"], c["adverts_received"], c["transitions"], c["bad_checksum"], c["bad_ttl"], c["bad_length"], c["wrong_vrid"], c["addr_list_errors"])
 		}
+		if len(in.FailingTracks) > 0 {
+			fmt.Fprintf(w, "%s: failing tracks: %s\n", in.Name, strings.Join(in.FailingTracks, ", "))
+		}
 		for _, warn := range in.Warnings {
 			fmt.Fprintf(w, "warning: %s: %s\n", in.Name, warn)
 		}

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +145,62 @@ notify = "`+notify+`"
 		got := string(b)
 		return strings.Contains(got, "web BACKUP ") && strings.Contains(got, "web MASTER 150"), "notify calls: " + got
 	})
+}
+
+// TestProxyTrackMovesVIP: the master's proxy stops accepting (its process
+// runs out of file descriptors, so accept(2) fails with EMFILE while
+// clients keep arriving); the implicit proxy track puts its VRRP instance
+// in FAULT and the backup, whose proxy serves, takes the VIP. Once the
+// proxy accepts again, the master takes the VIP back (preempt).
+func TestProxyTrackMovesVIP(t *testing.T) {
+	p := newPair(t, true)
+	p.expectMaster(0, 15*time.Second)
+	pid := strconv.Itoa(p.proc[0].Pid())
+	soft, err := exec.Command("prlimit", "--pid", pid, "--nofile", "--output=SOFT", "--noheadings").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No new descriptor (a new one must be below the limit, and 0-2 are
+	// taken): every accept fails with EMFILE, the sockets open already
+	// keep working. Only the soft limit moves, so that it can be raised
+	// back without privileges.
+	if out, err := exec.Command("prlimit", "--pid", pid, "--nofile=3:").CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v\n%s", err, out)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if out, err := exec.Command("prlimit", "--pid", pid, "--nofile="+strings.TrimSpace(string(soft))+":").CombinedOutput(); err != nil {
+				t.Errorf("prlimit: %v\n%s", err, out)
+			}
+		}
+	}
+	defer restore()
+	// Clients keep arriving, as they would at a VIP.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			p.ask()
+		}
+	})
+	if err := p.proc[0].WaitOutput("the local proxy stopped accepting", 15*time.Second); err != nil {
+		t.Fatalf("%v\nlb1 output:\n%s", err, p.proc[0].Output())
+	}
+	p.expectMaster(1, 15*time.Second)
+	restore()
+	if err := p.proc[0].WaitOutput("the local proxy accepts again", 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.expectMaster(0, 15*time.Second)
+	if st, ok := p.status(0); !ok || len(st.Instances[0].FailingTracks) != 0 {
+		t.Errorf("lb1 failing tracks after recovery: %+v", st.Instances)
+	}
 }

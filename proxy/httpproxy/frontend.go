@@ -256,6 +256,10 @@ func (f *Frontend) AccessLogStats() AccessLogStats {
 	return f.alog.stats()
 }
 
+// Serving reports whether the frontend accepts connections (see
+// proxy.Gate.Serving): what the implicit proxy track of VRRP checks.
+func (f *Frontend) Serving() bool { return f.gate.Serving() }
+
 // Config returns the frontend's current configuration.
 func (f *Frontend) Config() config.Frontend { return f.st.Load().cfg }
 
