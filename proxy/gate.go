@@ -19,8 +19,7 @@ type Gate struct {
 	Total  atomic.Uint64 // accepted
 	Full   atomic.Uint64 // times accepting paused at max_connections
 
-	failingSince atomic.Int64 // unix ns of the first accept error in a row; 0: the last accept worked
-	lost         atomic.Bool  // the listener closed under the accept loop, not by Stop
+	serving
 
 	freed    chan struct{} // signalled when a connection ends
 	stopped  chan struct{} // closed by Stop
@@ -89,31 +88,42 @@ func (g *Gate) waitRoom(limit func() int, log *slog.Logger) bool {
 	}
 }
 
-// failGrace is how long accepting may keep failing before the frontend
-// counts as not serving: a burst of EMFILE that clears is not a failure of
-// the node.
+// failGrace is how long taking new clients may keep failing before the
+// frontend counts as not serving: a burst of EMFILE that clears is not a
+// failure of the node.
 const failGrace = time.Second
 
-// AcceptOK records an accepted connection: accepting works.
-func (g *Gate) AcceptOK() {
-	if g.failingSince.Load() != 0 {
-		g.failingSince.Store(0)
+// serving follows whether a frontend takes new clients (accepting TCP
+// connections, opening UDP flows). The VRRP instance serving the
+// frontend's address goes to FAULT when it does not.
+type serving struct {
+	failingSince atomic.Int64 // unix ns of the first failure in a row; 0: the last attempt worked
+	lost         atomic.Bool  // the socket closed under the frontend, not by its Close
+}
+
+func (s *serving) ok() {
+	if s.failingSince.Load() != 0 {
+		s.failingSince.Store(0)
 	}
 }
 
-// AcceptFailed records an accept error (EMFILE, ENFILE, ENOBUFS...).
-func (g *Gate) AcceptFailed() { g.failingSince.CompareAndSwap(0, time.Now().UnixNano()) }
+func (s *serving) failed() { s.failingSince.CompareAndSwap(0, time.Now().UnixNano()) }
 
-// Serving reports whether the frontend takes connections: its listener
-// is open, and accepting has not kept failing for failGrace. The VRRP
-// instance serving the frontend's address goes to FAULT when it is not.
-func (g *Gate) Serving() bool {
-	if g.lost.Load() {
+// Serving reports whether the frontend takes new clients: its socket is
+// open, and taking clients has not kept failing for failGrace.
+func (s *serving) Serving() bool {
+	if s.lost.Load() {
 		return false
 	}
-	since := g.failingSince.Load()
+	since := s.failingSince.Load()
 	return since == 0 || time.Since(time.Unix(0, since)) < failGrace
 }
+
+// AcceptOK records an accepted connection: accepting works.
+func (g *Gate) AcceptOK() { g.ok() }
+
+// AcceptFailed records an accept error (EMFILE, ENFILE, ENOBUFS...).
+func (g *Gate) AcceptFailed() { g.failed() }
 
 // Done counts a connection Accept returned as ended.
 func (g *Gate) Done() {

@@ -43,6 +43,8 @@ type UDPFrontend struct {
 	stopped chan struct{}
 	total   atomic.Uint64
 	dropped atomic.Uint64 // datagrams without a usable backend
+
+	serving // new flows can be opened (the proxy track)
 }
 
 type udpFlow struct {
@@ -100,15 +102,31 @@ func (f *UDPFrontend) Start() {
 
 func (f *UDPFrontend) readLoop() {
 	buf := make([]byte, maxDatagram)
+	var delay time.Duration
 	for {
 		n, client, err := f.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				f.mu.Lock()
+				if !f.closing {
+					f.lost.Store(true)
+					f.log.Error("the socket closed: this frontend no longer serves")
+				}
+				f.mu.Unlock()
 				return
 			}
-			f.log.Debug("read failed", "err", err)
+			// Back off rather than spin on an error that persists.
+			f.failed()
+			delay = min(max(2*delay, time.Millisecond), time.Second)
+			f.log.Debug("read failed", "err", err, "retry_in", delay)
+			select {
+			case <-f.stopped:
+				return
+			case <-time.After(delay):
+			}
 			continue
 		}
+		delay = 0
 		fl := f.flow(client)
 		if fl == nil {
 			f.dropped.Add(1)
@@ -146,9 +164,11 @@ func (f *UDPFrontend) flow(client netip.AddrPort) *udpFlow {
 	}
 	c, err := net.Dial("udp", b.Address())
 	if err != nil {
+		f.failed()
 		f.log.Warn("opening backend socket failed", "backend", b.Address(), "err", err)
 		return nil
 	}
+	f.ok()
 	up := c.(*net.UDPConn)
 	b.Inc()
 	b.total.Add(1)

@@ -95,3 +95,38 @@ func TestUDPFlowsStickToBackend(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPServing: a UDP frontend whose socket closes under it (not by
+// Close) no longer serves, for the proxy track; one closed by Close does.
+func TestUDPServing(t *testing.T) {
+	pool, err := NewPool(poolConfig("round_robin", "127.0.0.1:9"), nil, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, byClose := range []bool{false, true} {
+		f, err := ListenUDP(config.Frontend{Name: "dns", Bind: "127.0.0.1:0", Mode: "udp"}, pool, nil, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Start()
+		if !f.Serving() {
+			t.Fatal("a new UDP frontend does not serve")
+		}
+		if byClose {
+			f.Close(context.Background())
+			if !f.Serving() {
+				t.Error("a UDP frontend stopped by Close counts as failed")
+			}
+			continue
+		}
+		f.conn.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for f.Serving() {
+			if time.Now().After(deadline) {
+				t.Fatal("still serving after its socket closed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		f.Close(context.Background())
+	}
+}
