@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,34 +11,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"lbd/lab"
 	"lbd/proxy/balance"
 )
 
-// fullListener returns the address of a loopback listener with a backlog
-// of 0 that never accepts: after the first connection the kernel drops
-// SYNs, so connects hang until their timeout.
-func fullListener(t *testing.T) string {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
-}
-
 func TestConnectProbeTimeoutAndCancel(t *testing.T) {
-	addr := fullListener(t)
+	addr := lab.NeverAccepts(t)
 	timeout := 200 * time.Millisecond
 	pr := &tcpProber{timeout: timeout}
 	var got []string
@@ -136,7 +113,7 @@ func TestRawTCPChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer open6.Close()
-	closed, hung := closedPort(t), fullListener(t)
+	closed, hung := closedPort(t), lab.NeverAccepts(t)
 	// Fill the hung listener's queue, so that every probe's SYN is dropped.
 	for range 4 {
 		if c, err := net.DialTimeout("tcp", hung, 100*time.Millisecond); err == nil {
@@ -257,7 +234,7 @@ func TestConnectState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	hung := fullListener(t)
+	hung := lab.NeverAccepts(t)
 	for range 4 { // fill its queue
 		if c, err := net.DialTimeout("tcp", hung, 100*time.Millisecond); err == nil {
 			defer c.Close()
@@ -293,7 +270,7 @@ func TestConnectState(t *testing.T) {
 // TestCloseCutsPendingConnect: Close does not wait for the timeout of a
 // connect under way, and judges nothing from it.
 func TestCloseCutsPendingConnect(t *testing.T) {
-	hung := fullListener(t)
+	hung := lab.NeverAccepts(t)
 	for range 4 { // fill its queue
 		if c, err := net.DialTimeout("tcp", hung, 100*time.Millisecond); err == nil {
 			defer c.Close()

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,33 +13,15 @@ import (
 	"lbd/lab"
 )
 
-const httpConfig = `
-[node]
-name = "lb1"
-admin_socket = "%[1]s/lbd.sock"
-state_dir = "%[1]s/state"
-
-[[frontend]]
-name = "web"
-bind = "198.18.0.11:80"
-mode = "http"
-default_pool = "app"
-
+// httpConfig: lb1 in front of be1 and be2 (198.18.0.21, .22), checked
+// over HTTP every 200ms.
+func httpConfig(dir string) string {
+	return lb1Node(dir) + webFrontend + `
 [[pool]]
 name = "app"
 algorithm = "round_robin"
-  [pool.health]
-  type = "http"
-  path = "/health"
-  interval = "200ms"
-  timeout = "100ms"
-  fall = 2
-  rise = 2
-  [[pool.backend]]
-  address = "198.18.0.21:8080"
-  [[pool.backend]]
-  address = "198.18.0.22:8080"
-`
+` + httpHealth("200ms", "100ms") + backendsTOML("198.18.0.21:8080", "198.18.0.22:8080")
+}
 
 // httpBackend serves "/" with its name and "/health" with 200; it can be
 // stopped and started again.
@@ -57,20 +33,15 @@ type httpBackend struct {
 }
 
 func (b *httpBackend) start(t *testing.T) {
-	ln, err := b.h.Listen("tcp", b.h.IPv4.String()+":8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := serveHTTP(t, b.h, b.h.IPv4.String()+":8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
 		b.hits[r.URL.Path]++
 		b.mu.Unlock()
 		io.WriteString(w, b.h.Name+"\n")
-	})}
+	}))
 	b.mu.Lock()
 	b.srv = srv
 	b.mu.Unlock()
-	go srv.Serve(ln)
 }
 
 func (b *httpBackend) stop() {
@@ -84,53 +55,28 @@ func (b *httpBackend) stop() {
 // backend leaves rotation after fall × interval and returns after rise ×
 // interval; lbctl status shows the health state.
 func TestHTTPAndHealthInLab(t *testing.T) {
-	lbdBin, lbctlBin := binaries(t)
-	l := lab.New(t)
-	lb := l.AddHostAddr("lb1", 11)
-	client := l.AddHostAddr("client", 50)
+	x := newLB1Lab(t)
 	var bes []*httpBackend
 	for i := 0; i < 2; i++ {
-		b := &httpBackend{h: l.AddHostAddr(fmt.Sprintf("be%d", i+1), 21+i), hits: map[string]int{}}
+		b := &httpBackend{h: x.l.AddHostAddr(fmt.Sprintf("be%d", i+1), 21+i), hits: map[string]int{}}
 		b.start(t)
-		t.Cleanup(b.stop)
 		bes = append(bes, b)
 	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "lbd.toml"), []byte(fmt.Sprintf(httpConfig, dir)), 0o644)
-	proc, err := lb.Start(lbdBin, "-config", filepath.Join(dir, "lbd.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	// The client's connections are made inside its namespace: an
-	// http.Transport dials from goroutines of its own, so it gets the
-	// namespace's Dial, never the root namespace's.
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		Proxy:             nil,
-		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
-			return client.Dial(network, addr)
-		},
-	}}
+	x.start(t, httpConfig(x.dir))
+	hc := x.httpClient(false)
 	get := func() string {
-		resp, err := hc.Get("http://198.18.0.11/")
+		resp, body, err := getText(hc, "http://198.18.0.11/")
 		if err != nil {
 			return "error: " + err.Error()
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body := fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		got := fmt.Sprintf("%d %s", resp.StatusCode, body)
 		if resp.Header.Get("X-Request-ID") == "" {
-			body += " (no request id)"
+			got += " (no request id)"
 		}
-		return body
+		return got
 	}
 	status := func() admin.Status {
-		out, _ := exec.Command(lbctlBin, "-socket", filepath.Join(dir, "lbd.sock"), "status", "-json").Output()
-		var st admin.Status
-		json.Unmarshal(out, &st)
+		st, _ := x.status()
 		return st
 	}
 	seen := map[string]int{}
@@ -158,8 +104,8 @@ func TestHTTPAndHealthInLab(t *testing.T) {
 			t.Fatalf("GET with be2 down: %q", got)
 		}
 	}
-	out, _ := exec.Command(lbctlBin, "-socket", filepath.Join(dir, "lbd.sock"), "status").CombinedOutput()
-	if !strings.Contains(string(out), "unhealthy") {
+	out, _ := lbctl(x.lbctl, x.dir, "status")
+	if !strings.Contains(out, "unhealthy") {
 		t.Errorf("lbctl status does not show be2 unhealthy:\n%s", out)
 	}
 

@@ -142,7 +142,7 @@ func interopPair(t *testing.T, version int, unicast bool, lbdAt int) (*pair, *ke
 		return p.lb[1-i].IPv4.String()
 	}
 	p.dir[lbdAt] = t.TempDir()
-	cfg := fmt.Sprintf(pairConfig, p.lb[lbdAt].Name, p.dir[lbdAt], prio[lbdAt], true)
+	cfg := pairConfig(p.lb[lbdAt].Name, p.dir[lbdAt], prio[lbdAt], true)
 	cfg = strings.Replace(cfg, `advert_interval = "100ms"`, fmt.Sprintf("advert_interval = %q\nversion = %d", advert, version), 1)
 	if unicast {
 		cfg = strings.Replace(cfg, "vips = [", fmt.Sprintf("unicast_peers = [%q]\nvips = [", peerOf(lbdAt)), 1)
@@ -244,7 +244,7 @@ func TestTsharkDecodesAdverts(t *testing.T) {
 			if version == 2 {
 				advert = "1s"
 			}
-			cfg := strings.Replace(fmt.Sprintf(pairConfig, "lb1", p.dir[0], 150, true), `advert_interval = "100ms"`, fmt.Sprintf("advert_interval = %q\nversion = %d", advert, version), 1)
+			cfg := strings.Replace(pairConfig("lb1", p.dir[0], 150, true), `advert_interval = "100ms"`, fmt.Sprintf("advert_interval = %q\nversion = %d", advert, version), 1)
 			os.WriteFile(filepath.Join(p.dir[0], "lbd.toml"), []byte(cfg), 0o644)
 			p.start(0)
 			lab.Eventually(t, 15*time.Second, func() (bool, string) { return p.state(0) == "MASTER", p.state(0) })

@@ -171,11 +171,7 @@ func (x *l7Lab) backendKilled(t *testing.T) {
 
 	// A server in be2's place that fails its health checks.
 	var checks, requests atomic.Int64
-	ln, err := x.be[1].Listen("tcp", "198.18.0.22:8081")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveHTTP(t, x.be[1], "198.18.0.22:8081", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
 			checks.Add(1)
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -183,10 +179,7 @@ func (x *l7Lab) backendKilled(t *testing.T) {
 		}
 		requests.Add(1)
 		io.WriteString(w, "tombstone\n")
-	})}
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	defer func() { srv.Close(); wg.Wait() }()
+	}))
 	lab.Eventually(t, 10*time.Second, func() (bool, string) {
 		return checks.Load() >= 2, fmt.Sprintf("%d health checks reached be2's replacement", checks.Load())
 	})

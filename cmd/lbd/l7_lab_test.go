@@ -18,28 +18,17 @@ import (
 // l7Config: lb1 (198.18.0.11) in front of be1 and be2 (198.18.0.21, .22).
 // Each client-facing check has a frontend and pool of its own, so that
 // the subtests running side by side do not see each other's connections.
-// %[1]s is the state directory, %[2]s and %[3]s the certificate and key
-// files.
-const l7Config = `
-[node]
-name = "lb1"
-admin_socket = "%[1]s/lbd.sock"
-state_dir = "%[1]s/state"
-
-[[frontend]]
-name = "web"
-bind = "198.18.0.11:80"
-mode = "http"
-default_pool = "app"
-
+// dir is the state directory, cert and key the certificate and key files.
+func l7Config(dir, cert, key string) string {
+	return lb1Node(dir) + webFrontend + fmt.Sprintf(`
 [[frontend]]
 name = "tls"
 bind = "198.18.0.11:443"
 mode = "http"
 default_pool = "app"
-tls_cert = "%[2]s"
-tls_key = "%[3]s"
-
+tls_cert = %q
+tls_key = %q
+`, cert, key) + `
 [[frontend]]
 name = "ws"
 bind = "198.18.0.11:8000"
@@ -61,50 +50,26 @@ default_pool = "kill"
 
 [[pool]]
 name = "app"
-  [[pool.backend]]
-  address = "198.18.0.21:8080"
-  [[pool.backend]]
-  address = "198.18.0.22:8080"
-
+` + backendsTOML("198.18.0.21:8080", "198.18.0.22:8080") + `
 [[pool]]
 name = "ws"
 algorithm = "least_conn"
-  [[pool.backend]]
-  address = "198.18.0.21:8080"
-  [[pool.backend]]
-  address = "198.18.0.22:8080"
-
+` + backendsTOML("198.18.0.21:8080", "198.18.0.22:8080") + `
 [[pool]]
 name = "grpc"
 protocol = "h2c"
-  [[pool.backend]]
-  address = "198.18.0.21:9090"
-  [[pool.backend]]
-  address = "198.18.0.22:9090"
-
+` + backendsTOML("198.18.0.21:9090", "198.18.0.22:9090") + `
 [[pool]]
 name = "kill"
 retries = 1
-  [pool.health]
-  type = "http"
-  path = "/health"
-  interval = "200ms"
-  timeout = "1s"
-  fall = 2
-  rise = 2
-  [[pool.backend]]
-  address = "198.18.0.21:8081"
-  [[pool.backend]]
-  address = "198.18.0.22:8081"
-`
+` + httpHealth("200ms", "1s") + backendsTOML("198.18.0.21:8081", "198.18.0.22:8081")
+}
 
 // l7Lab is the running topology the L7 subtests share.
 type l7Lab struct {
-	client   *lab.Host
+	*lb1Lab
 	be       []*lab.Host
 	killable []*lab.Proc // the backends of pool "kill", one per be
-	dir      string
-	lbctl    string
 	certs    l7Certs
 }
 
@@ -114,29 +79,15 @@ type l7Lab struct {
 // client against grpc-go's interop TestService, and keep-alive load while
 // a backend is SIGKILLed.
 func TestL7InLab(t *testing.T) {
-	lbdBin, lbctlBin := binaries(t)
-	l := lab.New(t)
-	lb := l.AddHostAddr("lb1", 11)
-	x := &l7Lab{client: l.AddHostAddr("client", 50), dir: t.TempDir(), lbctl: lbctlBin}
-	x.be = []*lab.Host{l.AddHostAddr("be1", 21), l.AddHostAddr("be2", 22)}
+	x := &l7Lab{lb1Lab: newLB1Lab(t)}
+	x.be = []*lab.Host{x.l.AddHostAddr("be1", 21), x.l.AddHostAddr("be2", 22)}
 	for _, h := range x.be {
 		startL7Backend(t, h, h.IPv4.String()+":8080", h.IPv4.String()+":9090")
 		x.killable = append(x.killable, startL7Backend(t, h, h.IPv4.String()+":8081", ""))
 	}
 	x.certs = writeL7Certs(t, x.dir, "a.example.test", "b.example.test")
 
-	cfgPath := filepath.Join(x.dir, "lbd.toml")
-	cfg := fmt.Sprintf(l7Config, x.dir, x.certs.Cert, x.certs.Key)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := lb.Start(lbdBin, "-config", cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	x.start(t, l7Config(x.dir, x.certs.Cert, x.certs.Key))
 	for _, addr := range []string{"198.18.0.21:8081", "198.18.0.22:8081"} {
 		lab.Eventually(t, 10*time.Second, func() (bool, string) {
 			b, ok := x.backend("kill", addr)
@@ -158,19 +109,6 @@ func TestL7InLab(t *testing.T) {
 		t.Run("grpc", x.grpc)
 		t.Run("backend_killed", x.backendKilled)
 	})
-}
-
-// status returns lbctl status -json.
-func (x *l7Lab) status() (admin.Status, error) {
-	var st admin.Status
-	out, err := lbctl(x.lbctl, x.dir, "status", "-json")
-	if err != nil {
-		return st, fmt.Errorf("lbctl status: %v: %s", err, out)
-	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return st, fmt.Errorf("lbctl status: %v: %s", err, out)
-	}
-	return st, nil
 }
 
 // backend finds a backend of a pool in lbctl status.

@@ -1,16 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,41 +12,22 @@ import (
 	"lbd/lab"
 )
 
-const outlierConfig = `
-[node]
-name = "lb1"
-admin_socket = "%[1]s/lbd.sock"
-state_dir = "%[1]s/state"
-
-[[frontend]]
-name = "web"
-bind = "198.18.0.11:80"
-mode = "http"
-default_pool = "app"
-
+// outlierConfig: lb1 in front of be1 to be3 (198.18.0.21 to .23), checked
+// over HTTP every 100ms, with outlier detection ejecting for ejection and
+// slow start over slowStart.
+func outlierConfig(dir, slowStart, ejection string) string {
+	return lb1Node(dir) + webFrontend + fmt.Sprintf(`
 [[pool]]
 name = "app"
 algorithm = "round_robin"
 retries = 0
-slow_start = "%[2]s"
-  [pool.health]
-  type = "http"
-  path = "/health"
-  interval = "100ms"
-  timeout = "100ms"
-  fall = 2
-  rise = 2
-  [pool.outlier]
+slow_start = %q
+`, slowStart) + httpHealth("100ms", "100ms") + fmt.Sprintf(`  [pool.outlier]
   consecutive_errors = 3
-  ejection_time = "%[3]s"
+  ejection_time = %q
   max_ejection_percent = 34
-  [[pool.backend]]
-  address = "198.18.0.21:8080"
-  [[pool.backend]]
-  address = "198.18.0.22:8080"
-  [[pool.backend]]
-  address = "198.18.0.23:8080"
-`
+`, ejection) + backendsTOML("198.18.0.21:8080", "198.18.0.22:8080", "198.18.0.23:8080")
+}
 
 // faulty answers /health with 200 always and other paths with 200 or, while
 // broken, 500.
@@ -81,49 +55,26 @@ func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // max_ejection_percent of the pool at once; a backend back from an outage
 // ramps its share of requests over slow_start.
 func TestOutlierAndSlowStartInLab(t *testing.T) {
-	lbdBin, lbctlBin := binaries(t)
-	l := lab.New(t)
-	lb := l.AddHostAddr("lb1", 11)
-	client := l.AddHostAddr("client", 50)
+	x := newLB1Lab(t)
 	var bes []*faulty
 	for i := 0; i < 3; i++ {
-		h := l.AddHostAddr(fmt.Sprintf("be%d", i+1), 21+i)
+		h := x.l.AddHostAddr(fmt.Sprintf("be%d", i+1), 21+i)
 		f := &faulty{name: h.Name}
 		f.up.Store(true)
-		ln, err := h.Listen("tcp", h.IPv4.String()+":8080")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: f}
-		go srv.Serve(ln)
-		t.Cleanup(func() { srv.Close() })
+		serveHTTP(t, h, h.IPv4.String()+":8080", f)
 		bes = append(bes, f)
 	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "lbd.toml"), []byte(fmt.Sprintf(outlierConfig, dir, "4s", "30s")), 0o644)
-	proc, err := lb.Start(lbdBin, "-config", filepath.Join(dir, "lbd.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) { return client.Dial(network, addr) },
-	}}
+	x.start(t, outlierConfig(x.dir, "4s", "30s"))
+	hc := x.httpClient(true)
 	get := func() (int, string) {
-		resp, err := hc.Get("http://198.18.0.11/")
+		resp, body, err := getText(hc, "http://198.18.0.11/")
 		if err != nil {
 			return 0, err.Error()
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, strings.TrimSpace(string(b))
+		return resp.StatusCode, body
 	}
 	status := func() admin.Pool {
-		out, _ := exec.Command(lbctlBin, "-socket", filepath.Join(dir, "lbd.sock"), "status", "-json").Output()
-		var st admin.Status
-		json.Unmarshal(out, &st)
+		st, _ := x.status()
 		if len(st.Pools) == 0 {
 			return admin.Pool{}
 		}

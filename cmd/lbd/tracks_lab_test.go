@@ -20,11 +20,7 @@ import (
 func (p *pair) startWith(t *testing.T, edit func(i int, cfg string) string) {
 	for i, prio := range []int{150, 100} {
 		p.dir[i] = t.TempDir()
-		cfg := edit(i, fmt.Sprintf(pairConfig, p.lb[i].Name, p.dir[i], prio, true))
-		if err := os.WriteFile(filepath.Join(p.dir[i], "lbd.toml"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		p.start(i)
+		p.proc[i] = startLBD(t, p.lb[i], p.lbd, p.dir[i], edit(i, pairConfig(p.lb[i].Name, p.dir[i], prio, true)))
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	"lbd/admin"
 	"lbd/lab"
+	"lbd/lab/drill"
 )
 
 var vip = netip.MustParseAddr("198.18.0.100")
@@ -33,33 +33,11 @@ type pair struct {
 	lbctl  string
 }
 
-const pairConfig = `
-[node]
-name = "%[1]s"
-admin_socket = "%[2]s/lbd.sock"
-state_dir = "%[2]s/state"
-
-[[vrrp]]
-name = "web"
-interface = "eth0"
-vrid = 51
-priority = %[3]d
-advert_interval = "100ms"
-preempt = %[4]t
-vips = ["198.18.0.100/24"]
-
-[[frontend]]
-name = "web"
-bind = "198.18.0.100:80"
-mode = "tcp"
-default_pool = "app"
-
-[[pool]]
-name = "app"
-connect_timeout = "1s"
-  [[pool.backend]]
-  address = "198.18.0.21:8080"
-`
+// pairConfig is the lbd.toml of node name of the pair: drill's (adverts
+// every 100ms) with be1 (198.18.0.21:8080) the one backend.
+func pairConfig(name, dir string, prio int, preempt bool) string {
+	return drill.LBDConfig(name, dir, prio, 100*time.Millisecond, preempt, "198.18.0.21:8080")
+}
 
 // greeter answers every connection with its name and the peer's address,
 // which says which lbd node proxied the connection.
@@ -91,25 +69,15 @@ func newPair(t *testing.T, preempt bool) *pair {
 	greeter(t, be, "198.18.0.21:8080")
 	for i, prio := range []int{150, 100} {
 		p.dir[i] = t.TempDir()
-		cfg := fmt.Sprintf(pairConfig, p.lb[i].Name, p.dir[i], prio, preempt)
-		if err := os.WriteFile(filepath.Join(p.dir[i], "lbd.toml"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		p.start(i)
+		p.proc[i] = startLBD(t, p.lb[i], p.lbd, p.dir[i], pairConfig(p.lb[i].Name, p.dir[i], prio, preempt))
 	}
 	return p
 }
 
+// start starts node i again with its lbd.toml.
 func (p *pair) start(i int) {
 	p.t.Helper()
-	proc, err := p.lb[i].Start(p.lbd, "-config", filepath.Join(p.dir[i], "lbd.toml"))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
-		p.t.Fatal(err)
-	}
-	p.proc[i] = proc
+	p.proc[i] = runLBD(p.t, p.lb[i], p.lbd, p.dir[i])
 }
 
 // status asks node i for its status; ok is false when it does not answer.
@@ -377,15 +345,7 @@ func TestVRRPGuardRails(t *testing.T) {
 	// priority: it must not take our VIP away.
 	other := p.l.AddHostAddr("other", 13)
 	dir := t.TempDir()
-	cfg := strings.Replace(fmt.Sprintf(pairConfig, "other", dir, 200, true), "198.18.0.100", "198.18.0.200", -1)
-	os.WriteFile(filepath.Join(dir, "lbd.toml"), []byte(cfg), 0o644)
-	proc, err := other.Start(p.lbd, "-config", filepath.Join(dir, "lbd.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.WaitOutput("lbd started", 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	startLBD(t, other, p.lbd, dir, strings.Replace(pairConfig("other", dir, 200, true), "198.18.0.100", "198.18.0.200", -1))
 	lab.Eventually(t, 10*time.Second, func() (bool, string) {
 		st, ok := p.status(1)
 		if !ok {

@@ -143,25 +143,41 @@ default_pool = "app"
 
 [[pool]]
 name = "app"
-algorithm = "round_robin"
 connect_timeout = "1s"
-%[6]s
-`
+%[6]s`
 
-// writeLBD writes node i's lbd configuration.
-func (c *cluster) writeLBD(i, prio int, advert time.Duration, preempt bool, backends []string) error {
-	n := c.nodes[i]
-	dir, err := os.MkdirTemp("", "lbd-drill-"+n.name+"-")
-	if err != nil {
-		return err
-	}
+// LBDConfig is the lbd.toml of a drill node: node name with its admin
+// socket and state in dir, VRRP instance "web" (VRID 51 on eth0, the VIP
+// 198.18.0.100/24) at priority prio with adverts every advert, and a TCP
+// frontend on the VIP's port 80 to a pool of backends (round robin, the
+// default algorithm).
+func LBDConfig(name, dir string, prio int, advert time.Duration, preempt bool, backends ...string) string {
 	var b strings.Builder
 	for _, a := range backends {
 		fmt.Fprintf(&b, "  [[pool.backend]]\n  address = %q\n", a)
 	}
-	n.dir, n.kind = dir, "lbd"
-	n.conf = filepath.Join(dir, "lbd.toml")
-	return os.WriteFile(n.conf, []byte(fmt.Sprintf(lbdConfig, n.name, dir, prio, advert, preempt, b.String())), 0o644)
+	return fmt.Sprintf(lbdConfig, name, dir, prio, advert, preempt, b.String())
+}
+
+// writeLBD writes node i's lbd configuration.
+func (c *cluster) writeLBD(i, prio int, advert time.Duration, preempt bool, backends []string) error {
+	return c.writeConf(i, "lbd", "lbd.toml", func(dir string) string {
+		return LBDConfig(c.nodes[i].name, dir, prio, advert, preempt, backends...)
+	})
+}
+
+// writeConf makes node i a node of kind ("lbd" or "keepalived") with a
+// new directory, and writes its configuration file there: what conf
+// returns for that directory.
+func (c *cluster) writeConf(i int, kind, file string, conf func(dir string) string) error {
+	n := c.nodes[i]
+	dir, err := os.MkdirTemp("", kind+"-drill-"+n.name+"-")
+	if err != nil {
+		return err
+	}
+	n.dir, n.kind = dir, kind
+	n.conf = filepath.Join(dir, file)
+	return os.WriteFile(n.conf, []byte(conf(dir)), 0o644)
 }
 
 const keepalivedConfig = `
@@ -181,15 +197,11 @@ vrrp_instance web {
 }
 `
 
+// writeKeepalived writes node i's keepalived configuration.
 func (c *cluster) writeKeepalived(i, prio, version int, advert time.Duration) error {
-	n := c.nodes[i]
-	dir, err := os.MkdirTemp("", "keepalived-drill-"+n.name+"-")
-	if err != nil {
-		return err
-	}
-	n.dir, n.kind = dir, "keepalived"
-	n.conf = filepath.Join(dir, "keepalived.conf")
-	return os.WriteFile(n.conf, []byte(fmt.Sprintf(keepalivedConfig, n.name, version, prio, fmt.Sprint(advert.Seconds()))), 0o644)
+	return c.writeConf(i, "keepalived", "keepalived.conf", func(string) string {
+		return fmt.Sprintf(keepalivedConfig, c.nodes[i].name, version, prio, fmt.Sprint(advert.Seconds()))
+	})
 }
 
 // start starts node i's daemon.

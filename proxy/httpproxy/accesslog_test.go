@@ -88,53 +88,19 @@ func TestAccessLog(t *testing.T) {
 		io.WriteString(w, "api:"+string(body))
 	})
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-access_log = "`+logPath+`"
-  [[frontend.route]]
-  host = "api.test"
-  pool = "api"
-  [[frontend.route]]
-  path_prefix = "/gone/"
-  pool = "missing"
-
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "{b0}"
-[[pool]]
-name = "api"
-  [[pool.backend]]
-  address = "{b1}"
-[[pool]]
-name = "missing"
-  [[pool.backend]]
-  address = "127.0.0.1:1"
-`, app, api)
+	f, _ := setup(t, frontendTOML("app", `access_log = "`+logPath+`"
+route = [
+  {host = "api.test", pool = "api"},
+  {path_prefix = "/gone/", pool = "missing"},
+]`)+poolsTOML("app", "api", "missing"), app, api, &backend{addr: "127.0.0.1:1"})
 	c := client(f)
 	start := time.Now()
 	get(t, c, "http://app.test/index.html?x=1", "X-Request-ID", "req-one")
-	req, _ := http.NewRequest("POST", "http://api.test/v1/items", strings.NewReader("hello"))
-	if resp, err := c.Do(req); err != nil {
-		t.Fatal(err)
-	} else {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	post(t, c, "http://api.test/v1/items", strings.NewReader("hello"))
 	raw(t, f, "GET /hostile\"\\path%00 HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
 	raw(t, f, "GET /bad HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
 	get(t, c, "http://app.test/gone/x")
-	h2 := h2cClient(f)
-	resp, err := h2.Get("http://app.test/over-h2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	get(t, h2cClient(f), "http://app.test/over-h2")
 
 	lines := readLog(t, logPath, 6)
 	if len(lines) != 6 {
@@ -352,21 +318,13 @@ func TestAccessLogH2C(t *testing.T) {
 	})
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	f, _ := setup(t, strings.Replace(h2cConfig, `idle_timeout = "10s"`, `idle_timeout = "10s"
-access_log = "`+logPath+`"`, 1)+`
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+access_log = "`+logPath+`"`, 1)+backendsTOML(1), b)
 	if resp, body := raw(t, f, "POST /one HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"); resp.StatusCode != 200 || body != "echo:abc" {
 		t.Fatalf("HTTP/1.1: %d %q", resp.StatusCode, body)
 	}
 	h2 := h2cClient(f)
 	defer h2.CloseIdleConnections()
-	resp, err := h2.Post("http://h/two", "text/plain", strings.NewReader("hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	post(t, h2, "http://h/two", strings.NewReader("hello"))
 	lines := readLog(t, logPath, 2)
 	for i, want := range []struct {
 		path, proto string

@@ -88,10 +88,7 @@ func TestStreamedUpload(t *testing.T) {
 			first := make(chan struct{}, 1)
 			b := hashBackend(t, first)
 			f, _ := simple(t, "", b)
-			c, err := net.Dial("tcp", f.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dial(t, f)
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(60 * time.Second))
 			head := "POST /upload HTTP/1.1\r\nHost: h\r\n"
@@ -105,7 +102,7 @@ func TestStreamedUpload(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			h := sha256.New()
-			err = pattern(c, h, size, 64<<10, chunked, func() {
+			err := pattern(c, h, size, 64<<10, chunked, func() {
 				select {
 				case <-first:
 				case <-time.After(30 * time.Second):
@@ -115,18 +112,14 @@ func TestStreamedUpload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
+			_, body := readResponse(t, bufio.NewReader(c))
 			runtime.ReadMemStats(&after)
 			te := `[]`
 			if chunked {
 				te = `["chunked"]`
 			}
 			want := fmt.Sprintf("%d %x %s", size, h.Sum(nil), te)
-			if string(body) != want {
+			if body != want {
 				t.Errorf("backend saw %q, want %q", body, want)
 			}
 			// The test's client and backend allocate a little per 64 KiB
@@ -144,12 +137,8 @@ func TestStreamedUpload(t *testing.T) {
 func TestExpectContinue(t *testing.T) {
 	b := hashBackend(t, nil)
 	f, _ := simple(t, "", b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	br := bufio.NewReader(c)
 	line, err := br.ReadString('\n')
@@ -160,12 +149,8 @@ func TestExpectContinue(t *testing.T) {
 		t.Fatalf("interim response fields %q", rest)
 	}
 	io.WriteString(c, "hello")
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.HasPrefix(string(body), "5 ") {
+	resp, body := readResponse(t, br)
+	if !strings.HasPrefix(body, "5 ") {
 		t.Errorf("got %d %q", resp.StatusCode, body)
 	}
 }
@@ -178,12 +163,8 @@ func TestEarlyResponse(t *testing.T) {
 		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 	})
 	f, _ := simple(t, "", b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n")
 	c.Write(make([]byte, 1<<20))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -217,10 +198,7 @@ func TestSlowReader(t *testing.T) {
 		stalled <- n
 	})
 	f, _ := simple(t, "", b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(64 << 10)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -253,12 +231,8 @@ func TestWebSocket(t *testing.T) {
 		c.(*net.TCPConn).CloseWrite()
 	})
 	f, pools := simple(t, `algorithm = "least_conn"`, &backend{addr: s.addr})
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	br := bufio.NewReader(c)
@@ -305,13 +279,8 @@ func TestChunkedResponsePassThrough(t *testing.T) {
 	f, _ := simple(t, "", b)
 	c := client(f)
 	for i := 0; i < 2; i++ {
-		resp, err := c.Get("http://x/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" {
+		resp, body := get(t, c, "http://x/")
+		if body != "part0;part1;part2;" || resp.Trailer.Get("X-Sum") != "3" {
 			t.Errorf("body %q trailer %v", body, resp.Trailer)
 		}
 	}

@@ -33,24 +33,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	})
 	base := goroutines()
 
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
+	f, _ := setup(t, frontendTOML("app", "")+`
   [[frontend.route]]
   path_prefix = "/ws"
   pool = "ws"
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "{b0}"
-[[pool]]
-name = "ws"
-  [[pool.backend]]
-  address = "`+ws.addr+`"
-`, slow)
+`+poolsTOML("app", "ws"), slow, &backend{addr: ws.addr})
 
 	// An idle keep-alive connection.
 	idle := client(f)
@@ -59,17 +46,9 @@ name = "ws"
 	}
 	// An HTTP/2 connection.
 	h2 := h2cClient(f)
-	if resp, err := h2.Get("http://x/"); err != nil {
-		t.Fatal(err)
-	} else {
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
+	get(t, h2, "http://x/")
 	// A tunnel.
-	tun, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tun := dial(t, f)
 	defer tun.Close()
 	io.WriteString(tun, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	tr := bufio.NewReader(tun)

@@ -12,17 +12,6 @@ import (
 	"lbd/proxy/balance"
 )
 
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestRetryOnDeadBackend(t *testing.T) {
 	good := startBackend(t, "good", nil)
 	dead := &backend{name: "dead", addr: deadAddr(t)}
@@ -62,12 +51,7 @@ func TestRetryOnResetBeforeResponse(t *testing.T) {
 	// POST is not idempotent: it must not be sent twice.
 	codes := map[int]int{}
 	for i := 0; i < 4; i++ {
-		resp, err := c.Post("http://x/", "text/plain", strings.NewReader("data"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := post(t, c, "http://x/", strings.NewReader("data"))
 		codes[resp.StatusCode]++
 	}
 	posts := 0
@@ -106,13 +90,7 @@ func TestStaleKeepAlive(t *testing.T) {
 			t.Fatalf("GET %d: %d %q", i, resp.StatusCode, body)
 		}
 		waitFor(t, "the backend's close", func() bool { return s.closed.Load() == s.accepts.Load() })
-		resp, err := c.Post("http://x/", "text/plain", strings.NewReader("data"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
+		if resp, _ := post(t, c, "http://x/", strings.NewReader("data")); resp.StatusCode != 200 {
 			t.Fatalf("POST %d: %d", i, resp.StatusCode)
 		}
 	}
@@ -127,20 +105,11 @@ func TestErrorStatuses(t *testing.T) {
 	})
 	good := startBackend(t, "good", nil)
 	dead := deadAddr(t)
-	f, pools := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-  [[frontend.route]]
-  path_prefix = "/dead"
-  pool = "dead"
-  [[frontend.route]]
-  path_prefix = "/slow"
-  pool = "slow"
-  [[frontend.route]]
-  path_prefix = "/off"
-  pool = "off"
+	f, pools := setup(t, frontendTOML("", `route = [
+  {path_prefix = "/dead", pool = "dead"},
+  {path_prefix = "/slow", pool = "slow"},
+  {path_prefix = "/off", pool = "off"},
+]`)+`
 [[pool]]
 name = "dead"
 retries = 2
@@ -166,9 +135,8 @@ name = "off"
 	}{{"/dead", 502}, {"/slow", 504}, {"/off", 503}} {
 		t.Run(tt.path, func(t *testing.T) {
 			resp, body := get(t, c, "http://x"+tt.path)
-			id := resp.Header.Get("X-Request-ID")
-			if resp.StatusCode != tt.status || id == "" || !strings.Contains(body, "request id: "+id) {
-				t.Errorf("got %d, id %q, body %q; want %d with the request id", resp.StatusCode, id, body, tt.status)
+			if !isErrorPage(resp, body, tt.status) {
+				t.Errorf("got %d, id %q, body %q; want %d with the request id", resp.StatusCode, resp.Header.Get("X-Request-ID"), body, tt.status)
 			}
 		})
 	}
@@ -181,19 +149,8 @@ name = "off"
 }
 
 func timeoutFrontend(t *testing.T, b *backend) *Frontend {
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-header_timeout = "300ms"
-idle_timeout = "300ms"
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+	f, _ := setup(t, appConfig(`header_timeout = "300ms"
+idle_timeout = "300ms"`, ""), b)
 	return f
 }
 
@@ -202,23 +159,15 @@ name = "app"
 func TestHeaderTimeout(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	f := timeoutFrontend(t, b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ")
 	all, err := io.ReadAll(c) // the proxy answers, then closes
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(all))), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", all, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	if id := resp.Header.Get("X-Request-ID"); resp.StatusCode != 408 || id == "" || !strings.Contains(string(body), id) {
+	resp, body := readResponse(t, bufio.NewReader(strings.NewReader(string(all))))
+	if !isErrorPage(resp, body, 408) {
 		t.Errorf("got %d %q, want 408 with a request id", resp.StatusCode, body)
 	}
 	if b.ln.accepts.Load() != 0 {
@@ -232,19 +181,11 @@ func TestIdleTimeout(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	f := timeoutFrontend(t, b)
 	for _, first := range []string{"GET / HTTP/1.1\r\nHost: h\r\n\r\n", ""} {
-		c, err := net.Dial("tcp", f.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c := dial(t, f)
 		io.WriteString(c, first)
 		br := bufio.NewReader(c)
 		if first != "" {
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.ReadAll(resp.Body)
+			readResponse(t, br)
 		}
 		rest, err := io.ReadAll(br)
 		if err != nil || len(rest) != 0 {
@@ -264,7 +205,7 @@ func TestErrorWithUnreadBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, body := raw(t, f, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 1000))
-	if resp.StatusCode != 503 || !resp.Close || !strings.Contains(body, resp.Header.Get("X-Request-ID")) {
+	if !isErrorPage(resp, body, 503) || !resp.Close {
 		t.Errorf("got %d close=%v %q, want 503 closing the connection", resp.StatusCode, resp.Close, body)
 	}
 	// Without a body the connection is kept.

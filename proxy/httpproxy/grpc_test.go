@@ -121,12 +121,7 @@ connect_timeout = "1s"
 // grpc-go servers over h2c.
 func TestGRPCThroughProxy(t *testing.T) {
 	g1, g2 := startGRPC(t, "g1"), startGRPC(t, "g2")
-	f, _ := setup(t, h2cConfig+`
-  [[pool.backend]]
-  address = "{b0}"
-  [[pool.backend]]
-  address = "{b1}"
-`, g1, g2)
+	f, _ := setup(t, h2cConfig+backendsTOML(2), g1, g2)
 	c := grpcClient(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -229,21 +224,12 @@ func TestGRPCThroughProxy(t *testing.T) {
 // TestGRPCNoBackend: a gRPC client gets the proxy's errors as HTTP
 // statuses, which grpc-go maps to codes (503 → Unavailable).
 func TestGRPCNoBackend(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &backend{addr: ln.Addr().String()}
-	ln.Close()
-	f, _ := setup(t, h2cConfig+`
-retries = 0
-  [[pool.backend]]
-  address = "{b0}"
-`, dead)
+	dead := &backend{addr: deadAddr(t)}
+	f, _ := setup(t, h2cConfig+"retries = 0\n"+backendsTOML(1), dead)
 	c := grpcClient(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = c.UnaryCall(ctx, &testpb.SimpleRequest{})
+	_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable {
 		t.Errorf("error %v, want Unavailable (HTTP 502)", err)
 	}
@@ -283,10 +269,7 @@ func TestH2CFromHTTP1(t *testing.T) {
 		io.WriteString(w, "echo:"+string(body))
 		w.Header().Set("X-Checksum", "42")
 	})
-	f, _ := setup(t, h2cConfig+`
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+	f, _ := setup(t, h2cConfig+backendsTOML(1), b)
 
 	cases := []struct {
 		name, req string
@@ -343,10 +326,7 @@ func TestH2CStreamsResponse(t *testing.T) {
 			}
 		}
 	})
-	f, _ := setup(t, h2cConfig+`
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+	f, _ := setup(t, h2cConfig+backendsTOML(1), b)
 	resp, err := client(f).Get("http://app.test/events")
 	if err != nil {
 		t.Fatal(err)
@@ -376,28 +356,15 @@ func TestH2CFailures(t *testing.T) {
 		}
 	})
 	defer close(release)
-	f, _ := setup(t, strings.Replace(h2cConfig, `read_timeout = "5s"`, `read_timeout = "200ms"`, 1)+`
-  [[pool.backend]]
-  address = "{b0}"
-`, slow)
+	f, _ := setup(t, strings.Replace(h2cConfig, `read_timeout = "5s"`, `read_timeout = "200ms"`, 1)+backendsTOML(1), slow)
 	resp, _ := raw(t, f, "GET / HTTP/1.1\r\nHost: app.test\r\n\r\n")
 	if resp.StatusCode != 504 {
 		t.Errorf("slow backend: %d, want 504", resp.StatusCode)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &backend{addr: ln.Addr().String()}
-	ln.Close()
+	dead := &backend{addr: deadAddr(t)}
 	ok := startH2CBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	f2, _ := setup(t, h2cConfig+`
-  [[pool.backend]]
-  address = "{b0}"
-  [[pool.backend]]
-  address = "{b1}"
-`, dead, ok)
+	f2, _ := setup(t, h2cConfig+backendsTOML(2), dead, ok)
 	for i := 0; i < 4; i++ {
 		// POST is not idempotent, but a connection that failed carried
 		// nothing: it is retried.
@@ -424,10 +391,7 @@ func TestH2CConnectionsShared(t *testing.T) {
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(&accepts) }()
 	defer func() { srv.Close(); <-served }()
-	f, _ := setup(t, h2cConfig+`
-  [[pool.backend]]
-  address = "{b0}"
-`, &backend{addr: ln.Addr().String()})
+	f, _ := setup(t, h2cConfig+backendsTOML(1), &backend{addr: ln.Addr().String()})
 	for i := 0; i < 3; i++ {
 		c := client(f)
 		for j := 0; j < 5; j++ {
@@ -456,14 +420,7 @@ func TestH2CConnectionsShared(t *testing.T) {
 func TestH2CDrainAndReload(t *testing.T) {
 	ok := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
 	b1, b2, b3 := startH2CBackend(t, ok), startH2CBackend(t, ok), startH2CBackend(t, ok)
-	toml := h2cConfig + `
-  [[pool.backend]]
-  address = "{b0}"
-  [[pool.backend]]
-  address = "{b1}"
-  [[pool.backend]]
-  address = "{b2}"
-`
+	toml := h2cConfig + backendsTOML(3)
 	f, pools := setup(t, toml, b1, b2, b3)
 	c := client(f)
 	for i := 0; i < 3; i++ { // round robin: one request each

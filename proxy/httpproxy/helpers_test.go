@@ -154,24 +154,68 @@ func setup(t testing.TB, toml string, backends ...*backend) (*Frontend, proxy.Po
 // simple is a frontend with one pool of the given backends.
 func simple(t testing.TB, extraPool string, backends ...*backend) (*Frontend, proxy.Pools) {
 	t.Helper()
-	var bs strings.Builder
-	for i := range backends {
-		fmt.Fprintf(&bs, "  [[pool.backend]]\n  address = \"{b%d}\"\n", i)
-	}
-	return setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-header_timeout = "2s"
-idle_timeout = "5s"
-
+	return setup(t, frontendTOML("app", `header_timeout = "2s"
+idle_timeout = "5s"`)+`
 [[pool]]
 name = "app"
 read_timeout = "5s"
 connect_timeout = "1s"
-`+extraPool+"\n"+bs.String(), backends...)
+`+extraPool+"\n"+backendsTOML(len(backends)), backends...)
+}
+
+// backendsTOML is n [[pool.backend]] tables addressed {b0} to {bn-1}.
+func backendsTOML(n int) string {
+	var bs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&bs, "  [[pool.backend]]\n  address = \"{b%d}\"\n", i)
+	}
+	return bs.String()
+}
+
+// frontendTOML is an HTTP frontend "web" (on a free port, see setup)
+// whose default pool is pool, none when empty, with lines added.
+func frontendTOML(pool, lines string) string {
+	s := `
+[[frontend]]
+name = "web"
+bind = "127.0.0.1:1"
+mode = "http"
+`
+	if pool != "" {
+		s += fmt.Sprintf("default_pool = %q\n", pool)
+	}
+	return s + lines + "\n"
+}
+
+// poolsTOML is a [[pool]] table for each name, pool i with the one
+// backend {bi}.
+func poolsTOML(names ...string) string {
+	var s strings.Builder
+	for i, n := range names {
+		fmt.Fprintf(&s, "[[pool]]\nname = %q\n  [[pool.backend]]\n  address = \"{b%d}\"\n", n, i)
+	}
+	return s.String()
+}
+
+// appConfig is frontend "web" whose default pool "app" has the one
+// backend {b0}, with frontend and pool lines added to the two tables.
+func appConfig(frontend, pool string) string {
+	return frontendTOML("app", frontend) + `
+[[pool]]
+name = "app"
+` + pool + "\n" + backendsTOML(1)
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 // client is an HTTP/1.1 client with keep-alive that talks to f.
@@ -207,7 +251,8 @@ func h2cClient(f *Frontend) *http.Client {
 	}
 }
 
-// get sends a GET and returns the response with its body read.
+// get sends a GET and returns the response with its body read. A Host
+// in hdr sets the request's host.
 func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
@@ -221,14 +266,32 @@ func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Respons
 		}
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
+	return do(t, c, req)
+}
+
+// post sends a POST of a text/plain body and returns the response with
+// its body read.
+func post(t testing.TB, c *http.Client, url string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	return do(t, c, req)
+}
+
+// do sends req and returns the response with its body read.
+func do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
+		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
 	return resp, string(body)
 }
@@ -237,12 +300,8 @@ func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Respons
 // writes, read until it closes the connection or timeout passes.
 func raw(t testing.TB, f *Frontend, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +311,39 @@ func raw(t testing.TB, f *Frontend, req string) (*http.Response, string) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	return resp, string(body)
+}
+
+// dial opens a TCP connection to f, with a deadline 10 s away; the caller
+// closes it.
+func dial(t testing.TB, f *Frontend) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// readResponse reads a response from r and returns it with its body.
+func readResponse(t testing.TB, r *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return resp, string(body)
+}
+
+// isErrorPage reports whether resp is the proxy's own answer with status:
+// a request id in X-Request-ID, and the same id in the body.
+func isErrorPage(resp *http.Response, body string, status int) bool {
+	id := resp.Header.Get("X-Request-ID")
+	return resp.StatusCode == status && id != "" && strings.Contains(body, "request id: "+id)
 }
 
 // waitFor polls cond until it holds or the deadline passes.

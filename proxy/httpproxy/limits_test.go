@@ -28,18 +28,7 @@ func TestLargeHead(t *testing.T) {
 // the next client waits in the accept queue until a connection ends.
 func TestMaxConnections(t *testing.T) {
 	b := startBackend(t, "b", nil)
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-max_connections = 1
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+	f, _ := setup(t, appConfig("max_connections = 1", ""), b)
 	first := client(f)
 	if resp, _ := get(t, first, "http://x/"); resp.StatusCode != 200 {
 		t.Fatal(resp.StatusCode)

@@ -8,68 +8,22 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"lbd/config"
 )
 
-const routedConfig = `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "default"
-  [[frontend.route]]
-  host = "api.example.com"
-  path_prefix = "/v2/"
-  pool = "api-v2"
-  [[frontend.route]]
-  host = "api.example.com"
-  pool = "api"
-  [[frontend.route]]
-  host = "*.example.com"
-  pool = "wild"
-  [[frontend.route]]
-  path_prefix = "/static/"
-  pool = "static"
-  [[frontend.route]]
-  header = "X-Canary"
-  pool = "canary"
-  [[frontend.route]]
-  header = "X-Tier: gold"
-  pool = "gold"
-
-[[pool]]
-name = "default"
-  [[pool.backend]]
-  address = "{b0}"
-[[pool]]
-name = "api-v2"
-  [[pool.backend]]
-  address = "{b1}"
-[[pool]]
-name = "api"
-  [[pool.backend]]
-  address = "{b2}"
-[[pool]]
-name = "wild"
-  [[pool.backend]]
-  address = "{b3}"
-[[pool]]
-name = "static"
-  [[pool.backend]]
-  address = "{b4}"
-[[pool]]
-name = "canary"
-  [[pool.backend]]
-  address = "{b5}"
-[[pool]]
-name = "gold"
-  [[pool.backend]]
-  address = "{b6}"
-`
+// routedConfig is a frontend with routes of every kind, to pools that
+// poolsTOML adds.
+var routedConfig = frontendTOML("default", `route = [
+  {host = "api.example.com", path_prefix = "/v2/", pool = "api-v2"},
+  {host = "api.example.com", pool = "api"},
+  {host = "*.example.com", pool = "wild"},
+  {path_prefix = "/static/", pool = "static"},
+  {header = "X-Canary", pool = "canary"},
+  {header = "X-Tier: gold", pool = "gold"},
+]`)
 
 func TestRouting(t *testing.T) {
 	names := []string{"default", "api-v2", "api", "wild", "static", "canary", "gold"}
@@ -77,7 +31,7 @@ func TestRouting(t *testing.T) {
 	for _, n := range names {
 		bs = append(bs, startBackend(t, n, nil))
 	}
-	f, _ := setup(t, routedConfig, bs...)
+	f, _ := setup(t, routedConfig+poolsTOML(names...), bs...)
 	c := client(f)
 	tests := []struct {
 		name string
@@ -113,24 +67,15 @@ func TestRouting(t *testing.T) {
 
 func TestNoRouteIs404(t *testing.T) {
 	b := startBackend(t, "api", nil)
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
+	f, _ := setup(t, frontendTOML("", "")+`
   [[frontend.route]]
   host = "api.example.com"
   pool = "api"
-[[pool]]
-name = "api"
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+`+poolsTOML("api"), b)
 	c := client(f)
 	resp, body := get(t, c, "http://x/", "Host", "www.example.com")
-	id := resp.Header.Get("X-Request-ID")
-	if resp.StatusCode != 404 || id == "" || !strings.Contains(body, "request id: "+id) {
-		t.Errorf("got %d, id %q, body %q; want 404 with the request id in header and body", resp.StatusCode, id, body)
+	if !isErrorPage(resp, body, 404) {
+		t.Errorf("got %d, id %q, body %q; want 404 with the request id in header and body", resp.StatusCode, resp.Header.Get("X-Request-ID"), body)
 	}
 	// The connection is still usable.
 	if resp, body := get(t, c, "http://x/", "Host", "api.example.com"); resp.StatusCode != 200 || body != "api" {
@@ -248,17 +193,7 @@ func TestHopByHopResponse(t *testing.T) {
 				"Keep-Alive: timeout=5\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "`+s.addr+`"
-`)
+	f, _ := setup(t, appConfig("", ""), &backend{addr: s.addr})
 	resp, body := get(t, client(f), "http://x/")
 	if body != "ok" || resp.Header.Get("X-Public") != "yes" {
 		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
@@ -297,22 +232,14 @@ func TestPipelinedRequests(t *testing.T) {
 		io.WriteString(w, r.URL.Path)
 	})
 	f, _ := simple(t, "", b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: h\r\n\r\nPOST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /three HTTP/1.1\r\nHost: h\r\n\r\n")
 	br := bufio.NewReader(c)
 	var got []string
 	for i := 0; i < 3; i++ {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		got = append(got, string(body))
+		_, body := readResponse(t, br)
+		got = append(got, body)
 	}
 	if diff := cmp.Diff([]string{"/one", "/two", "/three"}, got); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
@@ -325,12 +252,8 @@ func TestHTTP10(t *testing.T) {
 		io.WriteString(w, "chunked body")
 	})
 	f, _ := simple(t, "", b)
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
 	all, err := io.ReadAll(c) // the proxy closes after an HTTP/1.0 response
 	if err != nil {
@@ -344,21 +267,7 @@ func TestHTTP10(t *testing.T) {
 
 func TestUpdateAppliesToOpenConnections(t *testing.T) {
 	b1, b2 := startBackend(t, "one", nil), startBackend(t, "two", nil)
-	f, pools := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "one"
-[[pool]]
-name = "one"
-  [[pool.backend]]
-  address = "{b0}"
-[[pool]]
-name = "two"
-  [[pool.backend]]
-  address = "{b1}"
-`, b1, b2)
+	f, pools := setup(t, frontendTOML("one", "")+poolsTOML("one", "two"), b1, b2)
 	c := client(f)
 	if _, body := get(t, c, "http://x/"); body != "one" {
 		t.Fatalf("before reload: %q", body)

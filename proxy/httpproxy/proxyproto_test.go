@@ -145,12 +145,8 @@ type rawKeepAlive struct {
 
 func dialRaw(t testing.TB, f *Frontend) *rawKeepAlive {
 	t.Helper()
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, f)
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	return &rawKeepAlive{c: c, r: bufio.NewReader(c)}
 }
 
@@ -159,15 +155,11 @@ func (k *rawKeepAlive) get(t testing.TB, path string) string {
 	if _, err := io.WriteString(k.c, "GET "+path+" HTTP/1.1\r\nHost: app.test\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(k.r, nil)
-	if err != nil {
-		t.Fatal(err)
+	resp, body := readResponse(t, k.r)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %q", path, resp.StatusCode, body)
 	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %q %v", path, resp.StatusCode, body, err)
-	}
-	return string(body)
+	return body
 }
 
 // TestProxyProtocolHTTP: with proxy_protocol, each client connection gets
@@ -188,20 +180,7 @@ func TestProxyProtocolHTTP(t *testing.T) {
 			if tc.h2c {
 				protocol = `protocol = "h2c"`
 			}
-			f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-proxy_protocol = "`+tc.version+`"
-
-[[pool]]
-name = "app"
-`+protocol+`
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+			f, _ := setup(t, appConfig(`proxy_protocol = "`+tc.version+`"`, protocol), b)
 			want := func(k *rawKeepAlive) string {
 				return tc.version + " " + k.c.LocalAddr().String() + " -> " + f.Addr().String()
 			}
@@ -231,19 +210,7 @@ name = "app"
 // the client's own backend connections.
 func TestProxyProtocolHTTP2Client(t *testing.T) {
 	b, pl := startProxiedBackend(t, false)
-	f, _ := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-proxy_protocol = "v2"
-
-[[pool]]
-name = "app"
-  [[pool.backend]]
-  address = "{b0}"
-`, b)
+	f, _ := setup(t, appConfig(`proxy_protocol = "v2"`, ""), b)
 	var local atomic.Value
 	c := h2cClient(f)
 	defer c.CloseIdleConnections()
@@ -256,13 +223,8 @@ name = "app"
 		return conn, err
 	}
 	for i := 0; i < 4; i++ {
-		resp, err := c.Get("http://app.test/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if want := "v2 " + local.Load().(string) + " -> " + f.Addr().String(); string(body) != want {
+		_, body := get(t, c, "http://app.test/")
+		if want := "v2 " + local.Load().(string) + " -> " + f.Addr().String(); body != want {
 			t.Errorf("request %d: %q, want %q", i, body, want)
 		}
 	}

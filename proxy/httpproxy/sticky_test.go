@@ -1,7 +1,6 @@
 package httpproxy
 
 import (
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
@@ -125,14 +124,8 @@ func TestStickySourceIP(t *testing.T) {
 	// HTTP/2 requests from the same address stick too.
 	h2 := h2cClient(f)
 	defer h2.CloseIdleConnections()
-	if resp, err := h2.Get("http://app.test/"); err != nil {
-		t.Fatal(err)
-	} else {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != first {
-			t.Errorf("HTTP/2 request went to %s, want %s", body, first)
-		}
+	if _, body := get(t, h2, "http://app.test/"); body != first {
+		t.Errorf("HTTP/2 request went to %s, want %s", body, first)
 	}
 	// An entry written by another node (sync) is honoured.
 	other := "two"

@@ -87,15 +87,9 @@ func tlsFrontendPools(t *testing.T, b *backend, minVersion string) (*Frontend, *
 	certFile, keyFile := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key")
 	os.WriteFile(certFile, append(append(certA, p.caPEM...), certB...), 0o600)
 	os.WriteFile(keyFile, append(keyB, keyA...), 0o600)
-	f, pools := setup(t, `
-[[frontend]]
-name = "web"
-bind = "127.0.0.1:1"
-mode = "http"
-default_pool = "app"
-tls_cert = "`+certFile+`"
+	f, pools := setup(t, frontendTOML("app", `tls_cert = "`+certFile+`"
 tls_key = "`+keyFile+`"
-tls_min_version = "`+minVersion+`"
+tls_min_version = "`+minVersion+`"`)+`
   [[frontend.route]]
   path_prefix = "/nowhere"
   pool = "none"
@@ -110,6 +104,18 @@ name = "none"
   weight = 0
 `, b)
 	return f, p, pools
+}
+
+// servedName returns the first DNS name of the certificate f serves for
+// sni, unverified.
+func servedName(t *testing.T, f *Frontend, sni string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].DNSNames[0]
 }
 
 func TestTLSSNI(t *testing.T) {
@@ -173,12 +179,7 @@ func TestHTTPSAndHTTP2(t *testing.T) {
 			// A small body (sent with the head), a large one (streamed)
 			// and one of unknown length (chunked to the backend).
 			for _, body := range []io.Reader{strings.NewReader("hello"), strings.NewReader(strings.Repeat("x", 1<<20)), io.MultiReader(strings.NewReader("abc"))} {
-				resp, err := c.Post("https://a.example.com/up", "text/plain", body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				resp, got := post(t, c, "https://a.example.com/up", body)
 				if resp.Proto != proto || resp.StatusCode != 200 || resp.Header.Get("X-Request-ID") == "" {
 					t.Fatalf("%s %d %q %v", resp.Proto, resp.StatusCode, got, resp.Header)
 				}
@@ -188,13 +189,7 @@ func TestHTTPSAndHTTP2(t *testing.T) {
 				r.Host != "a.example.com" {
 				t.Errorf("backend saw Host %q, %v", r.Host, r.Header)
 			}
-			resp, err := c.Get("https://a.example.com/nowhere")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if id := resp.Header.Get("X-Request-ID"); resp.StatusCode != 503 || !strings.Contains(string(got), id) {
+			if resp, got := get(t, c, "https://a.example.com/nowhere"); !isErrorPage(resp, got, 503) {
 				t.Errorf("no backend: %d %q", resp.StatusCode, got)
 			}
 		})
@@ -208,13 +203,8 @@ func TestH2C(t *testing.T) {
 	c := h2cClient(f)
 	defer c.CloseIdleConnections()
 	for i := 0; i < 3; i++ {
-		resp, err := c.Post("http://h2c.test/", "text/plain", strings.NewReader("hello"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.Proto != "HTTP/2.0" || !strings.HasPrefix(string(got), "5 ") {
+		resp, got := post(t, c, "http://h2c.test/", strings.NewReader("hello"))
+		if resp.Proto != "HTTP/2.0" || !strings.HasPrefix(got, "5 ") {
 			t.Fatalf("%s %d %q", resp.Proto, resp.StatusCode, got)
 		}
 	}
@@ -231,14 +221,7 @@ func TestH2C(t *testing.T) {
 func TestTLSReload(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	f, p, pools := tlsFrontendPools(t, b, "1.2")
-	served := func() string {
-		conn, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{ServerName: "c.example.com", InsecureSkipVerify: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].DNSNames[0]
-	}
+	served := func() string { return servedName(t, f, "c.example.com") }
 	if got := served(); got != "a.example.com" {
 		t.Fatalf("before reload: %s", got)
 	}
@@ -266,14 +249,7 @@ func TestTLSReload(t *testing.T) {
 func TestTLSCertFilesWatched(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	f, p, _ := tlsFrontendPools(t, b, "1.2") // started: its watcher runs
-	served := func() string {
-		conn, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{ServerName: "d.example.com", InsecureSkipVerify: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].DNSNames[0]
-	}
+	served := func() string { return servedName(t, f, "d.example.com") }
 	if got := served(); got != "a.example.com" {
 		t.Fatalf("at start: %s", got)
 	}
