@@ -7,15 +7,17 @@ import (
 	"strconv"
 )
 
-// appendProxyHeader appends the PROXY protocol header (HAProxy's
-// proxy-protocol.txt, versions 1 and 2) that tells the backend the client's
-// address: src is the client, dst the frontend address it connected to.
-func appendProxyHeader(b []byte, version string, src, dst netip.AddrPort) ([]byte, error) {
+// AppendProxyHeader appends the PROXY protocol header (HAProxy's
+// proxy-protocol.txt, versions "v1" and "v2") that tells the backend the
+// client's address: src is the client, dst the frontend address it
+// connected to. TCP and HTTP frontends send the same header.
+func AppendProxyHeader(b []byte, version string, src, dst netip.AddrPort) ([]byte, error) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	if src.Addr().Is4() != dst.Addr().Is4() {
+	if !src.IsValid() || !dst.IsValid() || src.Addr().Is4() != dst.Addr().Is4() {
 		// Mixed families (an IPv6 client on a dual-stack listener to an IPv4
-		// VIP) cannot be expressed: say UNKNOWN, as the spec allows.
+		// VIP), or an address unknown, cannot be expressed: say UNKNOWN, as
+		// the spec allows.
 		switch version {
 		case "v1":
 			return append(b, "PROXY UNKNOWN\r\n"...), nil

@@ -27,7 +27,7 @@ func TestProxyHeader(t *testing.T) {
 		{"v2 ipv6 length", "v2", src6, dst6, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := appendProxyHeader(nil, tc.version, tc.src, tc.dst)
+			got, err := AppendProxyHeader(nil, tc.version, tc.src, tc.dst)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +42,7 @@ func TestProxyHeader(t *testing.T) {
 			}
 		})
 	}
-	if _, err := appendProxyHeader(nil, "v3", src4, dst4); err == nil {
+	if _, err := AppendProxyHeader(nil, "v3", src4, dst4); err == nil {
 		t.Error("version v3 accepted")
 	}
 }

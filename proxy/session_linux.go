@@ -365,7 +365,7 @@ func (l *loop) sendProxyHeader(s *session, version string) bool {
 	if sa, err := unix.Getsockname(s.cfd); err == nil {
 		dst = sockaddrAddrPort(sa)
 	}
-	hdr, err := appendProxyHeader(nil, version, s.src, dst)
+	hdr, err := AppendProxyHeader(nil, version, s.src, dst)
 	if err == nil {
 		n, e := sysWrite(s.bfd, hdr)
 		switch e {

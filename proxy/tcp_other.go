@@ -142,7 +142,7 @@ func (s *tcpSession) run() {
 	defer b.Untrack(s)
 
 	if fc.ProxyProtocol != "" {
-		hdr, err := appendProxyHeader(nil, fc.ProxyProtocol, src, addrPort(s.client.LocalAddr()))
+		hdr, err := AppendProxyHeader(nil, fc.ProxyProtocol, src, addrPort(s.client.LocalAddr()))
 		if err == nil {
 			s.backend.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout.D()))
 			_, err = s.backend.Write(hdr)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"lbd/proxy"
 	"net"
 	"net/http"
 	"net/netip"
@@ -87,7 +88,7 @@ func readProxyHeader(r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, sig[6:]); err != nil {
 		return "", err
 	}
-	if string(sig[:]) != proxyV2Sig {
+	if string(sig[:]) != v2Sig {
 		return "", errors.New("no PROXY header")
 	}
 	var hdr [4]byte
@@ -245,12 +246,16 @@ func TestAppendProxyHeader(t *testing.T) {
 		{"v1", ap("[::ffff:198.18.0.1]:1"), ap("198.18.0.100:80"), "PROXY TCP4 198.18.0.1 198.18.0.100 1 80\r\n"},
 		{"v1", ap("[2001:db8::1]:1"), ap("198.18.0.100:80"), "PROXY UNKNOWN\r\n"},
 		{"v2", ap("198.18.0.1:258"), ap("198.18.0.100:80"),
-			proxyV2Sig + "\x21\x11\x00\x0c\xc6\x12\x00\x01\xc6\x12\x00\x64\x01\x02\x00\x50"},
-		{"v2", netip.AddrPort{}, ap("198.18.0.100:80"), proxyV2Sig + "\x20\x00\x00\x00"},
+			v2Sig + "\x21\x11\x00\x0c\xc6\x12\x00\x01\xc6\x12\x00\x64\x01\x02\x00\x50"},
+		{"v2", netip.AddrPort{}, ap("198.18.0.100:80"), v2Sig + "\x20\x00\x00\x00"},
 	}
 	for _, tc := range cases {
-		if got := string(appendProxyHeader(nil, tc.version, tc.src, tc.dst)); got != tc.want {
-			t.Errorf("%s %v %v: %q, want %q", tc.version, tc.src, tc.dst, got, tc.want)
+		hdr, err := proxy.AppendProxyHeader(nil, tc.version, tc.src, tc.dst)
+		if got := string(hdr); err != nil || got != tc.want {
+			t.Errorf("%s %v %v: %q (%v), want %q", tc.version, tc.src, tc.dst, got, err, tc.want)
 		}
 	}
 }
+
+// v2Sig is the 12-byte signature that starts a PROXY version 2 header.
+const v2Sig = "\r\n\r\n\x00\r\nQUIT\n"
