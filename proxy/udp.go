@@ -242,13 +242,13 @@ func (f *UDPFrontend) reap() {
 		for k, fl := range f.flows {
 			if fl.last.Load() < cutoff {
 				delete(f.flows, k)
+				fl.b.Dec() // with the flow gone, so that counts agree
 				old = append(old, fl)
 			}
 		}
 		f.mu.Unlock()
 		for _, fl := range old {
 			fl.upstream.Close()
-			fl.b.Dec()
 		}
 	}
 }
