@@ -105,6 +105,9 @@ type Backend struct {
 	Ejections         int           `json:"ejections"`
 	Ejected           bool          `json:"ejected,omitempty"`
 	SlowStartPermille int           `json:"slow_start_permille"`
+	// AgentPercent is the share of its weight the backend's load agent
+	// last reported (algorithm resource only).
+	AgentPercent *int `json:"agent_percent,omitempty"`
 }
 
 // VersionInfo is the answer to the version command.

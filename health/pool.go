@@ -32,6 +32,9 @@ type Pool struct {
 
 	members   []*member
 	byBackend map[*balance.Backend]*member // read-only after NewPool
+	agents    []*agent                     // load agents (algorithm resource); each touched by one ask at a time
+
+	agentEvery time.Duration // tests: how often agents are asked; 0: agentInterval
 
 	healthy atomic.Int32 // backends in rotation as far as health goes
 
@@ -166,6 +169,7 @@ func NewPool(cfg config.Pool, backends []*balance.Backend, log *slog.Logger, opt
 		p.members = append(p.members, m)
 		p.byBackend[b] = m
 	}
+	p.agents = agents(cfg, backends)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	n := p.count()
 	p.healthy.Store(int32(n))
@@ -211,6 +215,10 @@ func (p *Pool) Start() {
 	p.started = true
 	p.wg.Add(1)
 	go p.run()
+	if len(p.agents) > 0 {
+		p.wg.Add(1)
+		go p.runAgents()
+	}
 	if p.prober == nil {
 		return
 	}

@@ -236,6 +236,10 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 				if b.Ejected() {
 					ab.State = "ejected"
 				}
+				if pc.Algorithm == balance.Resource {
+					pct := b.AgentPercent()
+					ab.AgentPercent = &pct
+				}
 				ps.Backends = append(ps.Backends, ab)
 			}
 		}
