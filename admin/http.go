@@ -42,6 +42,9 @@ func NewHTTPHandler(status func() Status) http.Handler {
 // numbers them.
 var vrrpStates = map[string]int{"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}
 
+// healthValues are the values of lbd_backend_health.
+var healthValues = map[string]float64{"healthy": 0, "degraded": 1, "unhealthy": 2}
+
 // WriteMetrics writes st in the Prometheus text format.
 func WriteMetrics(w io.Writer, st Status) {
 	m := &metricWriter{w: w}
@@ -90,6 +93,10 @@ func WriteMetrics(w io.Writer, st Status) {
 	m.family("lbd_backend_up", "gauge", "1 when the backend takes new traffic.")
 	m.family("lbd_backend_active_connections", "gauge", "Open connections to the backend.")
 	m.family("lbd_backend_bytes_total", "counter", "Bytes moved, by direction.")
+	m.family("lbd_backend_health", "gauge", "Health: 0 healthy, 1 degraded, 2 unhealthy (active checks).")
+	m.family("lbd_backend_health_transitions_total", "counter", "Health state changes.")
+	m.family("lbd_backend_ejections_total", "counter", "Outlier ejections.")
+	m.family("lbd_backend_check_latency_seconds", "gauge", "Latency of the last active check.")
 	for _, p := range st.Pools {
 		for _, b := range p.Backends {
 			up := 0.0
@@ -100,6 +107,14 @@ func WriteMetrics(w io.Writer, st Status) {
 			m.sample("lbd_backend_active_connections", float64(b.Active), "pool", p.Name, "backend", b.Address)
 			m.sample("lbd_backend_bytes_total", float64(b.BytesIn), "pool", p.Name, "backend", b.Address, "direction", "in")
 			m.sample("lbd_backend_bytes_total", float64(b.BytesOut), "pool", p.Name, "backend", b.Address, "direction", "out")
+			if h, ok := healthValues[b.Health]; ok {
+				m.sample("lbd_backend_health", h, "pool", p.Name, "backend", b.Address)
+			}
+			m.sample("lbd_backend_health_transitions_total", float64(b.HealthTransitions), "pool", p.Name, "backend", b.Address)
+			m.sample("lbd_backend_ejections_total", float64(b.Ejections), "pool", p.Name, "backend", b.Address)
+			if b.LastLatency > 0 {
+				m.sample("lbd_backend_check_latency_seconds", b.LastLatency.Seconds(), "pool", p.Name, "backend", b.Address)
+			}
 		}
 	}
 	clusterMetrics(m, &st)

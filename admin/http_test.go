@@ -19,7 +19,8 @@ func sampleClusterStatus() Status {
 		Instances: []Instance{{Name: "web", State: "MASTER", EffectivePriority: 150}},
 		Frontends: []Frontend{{Name: "plain", Mode: "http", State: "listening", AccessLog: &AccessLogCounts{Lines: 42, Dropped: 3}}},
 		Pools: []Pool{{Name: "app", Backends: []Backend{
-			{Address: "198.18.0.21:8080", State: "up", Active: 3, BytesIn: 10, BytesOut: 20},
+			{Address: "198.18.0.21:8080", State: "up", Active: 3, BytesIn: 10, BytesOut: 20,
+				Health: "degraded", HealthTransitions: 4, Ejections: 1, LastLatency: 1500 * time.Microsecond},
 			{Address: "198.18.0.22:8080", State: "draining"},
 		}}},
 		Members: []Member{

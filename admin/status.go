@@ -105,6 +105,8 @@ type Backend struct {
 	Ejections         int           `json:"ejections"`
 	Ejected           bool          `json:"ejected,omitempty"`
 	SlowStartPermille int           `json:"slow_start_permille"`
+	// HealthTransitions counts the backend's health state changes.
+	HealthTransitions int `json:"health_transitions"`
 	// AgentPercent is the share of its weight the backend's load agent
 	// last reported (algorithm resource only).
 	AgentPercent *int `json:"agent_percent,omitempty"`

@@ -159,6 +159,7 @@ func (p *Pool) record(m *member, r Result, at time.Time, took time.Duration) {
 	if m.state == old {
 		return
 	}
+	m.transitions++
 	level := slog.LevelInfo
 	if m.state != Healthy {
 		level = slog.LevelWarn

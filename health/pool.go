@@ -85,6 +85,7 @@ type member struct {
 	ejected      bool
 	until        time.Time
 	ejections    int
+	transitions  int // health state changes so far
 	backoff      int // ejection_time multiplier of the next ejection, minus one
 	lastEjectEnd time.Time
 	refusedLog   time.Time // last "not ejected" log line
@@ -275,6 +276,7 @@ func (p *Pool) Snapshot() []BackendHealth {
 			},
 			Ejections:       m.ejections,
 			Ejected:         m.ejected,
+			Transitions:     m.transitions,
 			WeightPermille:  m.b.WeightPermille(),
 			EffectiveWeight: m.b.EffectiveWeight(),
 		}

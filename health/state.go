@@ -79,6 +79,7 @@ type BackendHealth struct {
 	// Active checks; zero LastCheck: not probed yet (or type "none").
 	ConsecutiveOK   int
 	ConsecutiveFail int
+	Transitions     int    // health state changes so far (each one is also a log line)
 	LastResult      string // "HTTP 200", "connect: connection refused", "timeout after 2s"
 	LastLatency     time.Duration
 	LastCheck       time.Time

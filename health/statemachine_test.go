@@ -75,6 +75,9 @@ func TestStateMachine(t *testing.T) {
 				if n := logs.count("backend health changed"); n != transitions {
 					t.Errorf("%d log lines about health changes, want one per transition (%d)", n, transitions)
 				}
+				if n := p.Snapshot()[0].Transitions; n != transitions {
+					t.Errorf("%d transitions counted (the metric), want %d", n, transitions)
+				}
 			})
 		})
 	}

@@ -232,6 +232,7 @@ func (d *dataPlane) status(cfg *config.Config, st *admin.Status) {
 					Health: bh.State.String(), ConsecutiveOK: bh.ConsecutiveOK, ConsecutiveFail: bh.ConsecutiveFail,
 					LastCheck: bh.LastResult, LastLatency: bh.LastLatency, LastCheckAt: bh.LastCheck,
 					Ejections: bh.Ejections, Ejected: bh.Ejected, SlowStartPermille: bh.WeightPermille,
+					HealthTransitions: bh.Transitions,
 				}
 				if b.Ejected() {
 					ab.State = "ejected"
