@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,31 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(sampleClusterStatus(), st); diff != "" {
 		t.Errorf("/status (-want +got):\n%s", diff)
+	}
+}
+
+// TestMetricsDocumented: every metric family /metrics writes is in the
+// operator's guide (docs/lbctl.md).
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/lbctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	st := sampleClusterStatus()
+	st.Frontends[0].AccessLog = &AccessLogCounts{}
+	WriteMetrics(&b, st)
+	n := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			n++
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("metric %s is not in docs/lbctl.md", name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d metric families written", n)
 	}
 }
