@@ -97,7 +97,7 @@ func TestSnapshotShowsLastCheck(t *testing.T) {
 		}
 		got.LastCheck = time.Time{}
 		want := BackendHealth{
-			Address: bs[0].Address(), State: Degraded, ConsecutiveFail: 1, LastResult: "HTTP 503",
+			Address: bs[0].Address(), State: Degraded, ConsecutiveFail: 1, Transitions: 1, LastResult: "HTTP 503",
 			WeightPermille: 1000, EffectiveWeight: 1000,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
