@@ -109,21 +109,7 @@ func TestL4InLab(t *testing.T) {
 	be := []*lab.Host{l.AddHostAddr("be1", 21), l.AddHostAddr("be2", 22)}
 	stops := []func(){streamer(t, be[0], "198.18.0.21:8080"), streamer(t, be[1], "198.18.0.22:8080")}
 	for _, h := range be {
-		pc, err := h.ListenPacket("udp", h.IPv4.String()+":5353")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 512)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo(append([]byte(h.Name+" "), buf[:n]...), from)
-			}
-		}()
+		udpEcho(t, h)
 	}
 	// The client reaches the VIP-style address through lb1.
 	if _, err := client.Run(t.Context(), "ip", "route", "add", "198.18.0.100/32", "via", "198.18.0.11"); err != nil {

@@ -162,3 +162,42 @@ func backendsTOML(addrs ...string) string {
 	}
 	return b.String()
 }
+
+// udpEcho answers every datagram to h's address on port 5353 with h's
+// name and the datagram, until the test ends: a DNS-like backend that says
+// which backend a flow reached.
+func udpEcho(t *testing.T, h *lab.Host) {
+	pc, err := h.ListenPacket("udp", h.IPv4.String()+":5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte(h.Name+" "), buf[:n]...), from)
+		}
+	}()
+}
+
+// pairCluster writes a cluster key and returns a pair configuration edit
+// that puts both nodes in one [cluster] (lb1 at .11, lb2 at .12), with
+// the key.
+func pairCluster(t *testing.T) func(i int, cfg string) string {
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	if err := os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(i int, cfg string) string {
+		return strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
+bind = "198.18.0.%d:7946"
+peers = ["198.18.0.%d:7946"]
+secret_key_file = %q
+
+[[vrrp]]`, 11+i, 12-i, key), 1)
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,31 +31,11 @@ func TestClusterKeepsUDPFlows(t *testing.T) {
 	const clients = 10000
 	addClients(t, p.client, clients, p.lb[0], p.lb[1])
 	for _, h := range bes {
-		pc, err := h.ListenPacket("udp", h.IPv4.String()+":5353")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 512)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo(append([]byte(h.Name+" "), buf[:n]...), from)
-			}
-		}()
+		udpEcho(t, h)
 	}
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600)
+	cluster := pairCluster(t)
 	p.startWith(t, func(i int, cfg string) string {
-		cfg = strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
-bind = "198.18.0.%d:7946"
-peers = ["198.18.0.%d:7946"]
-secret_key_file = %q
-
-[[vrrp]]`, 11+i, 12-i, key), 1)
+		cfg = cluster(i, cfg)
 		return cfg + `
 [[frontend]]
 name = "dns"
@@ -228,15 +206,9 @@ func TestClusterKeepsStickySessions(t *testing.T) {
 		b.start(t)
 		t.Cleanup(b.stop)
 	}
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600)
+	cluster := pairCluster(t)
 	p.startWith(t, func(i int, cfg string) string {
-		cfg = strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
-bind = "198.18.0.%d:7946"
-peers = ["198.18.0.%d:7946"]
-secret_key_file = %q
-
-[[vrrp]]`, 11+i, 12-i, key), 1)
+		cfg = cluster(i, cfg)
 		cfg = strings.Replace(cfg, `mode = "tcp"`, `mode = "http"`, 1)
 		cfg = strings.Replace(cfg, `algorithm = "round_robin"`, `algorithm = "random"`, 1)
 		return strings.Replace(cfg, `  [[pool.backend]]
