@@ -340,19 +340,7 @@ func (c *conn) handle(st *state) bool {
 		c.f.noBack.Add(1)
 		return c.refuse(st, 503, pending)
 	}
-	x.tgt = tgt
-	if x.le != nil {
-		x.le.pool = tgt.name
-	}
-	key := tgt.hash.key(c)
-	if s := tgt.sticky; s != nil {
-		if v, ok := c.cookie(s.cookie); ok {
-			x.setToken(v)
-		}
-	}
-	if a := tgt.affinity; a != nil {
-		x.affKey = a.key(c)
-	}
+	key := x.aim(tgt, c)
 	x.priv = nil
 	if st.cfg.ProxyProtocol != "" {
 		if c.priv == nil || c.priv.version != st.cfg.ProxyProtocol {

@@ -76,6 +76,25 @@ func (x *exchange) setToken(v []byte) {
 	}
 }
 
+// aim sends the exchange to tgt for request r, HTTP/1.1 or HTTP/2, and
+// returns the balancing key: it reads the sticky cookie and the affinity
+// key r carries for tgt.
+func (x *exchange) aim(tgt *target, r reqView) balance.Key {
+	x.tgt = tgt
+	if x.le != nil {
+		x.le.pool = tgt.name
+	}
+	if s := tgt.sticky; s != nil {
+		if v, ok := r.cookie(s.cookie); ok {
+			x.setToken(v)
+		}
+	}
+	if a := tgt.affinity; a != nil {
+		x.affKey = a.key(r)
+	}
+	return tgt.hash.key(r)
+}
+
 // pick returns a backend for the request, counted active: the one the
 // sticky cookie names while it is usable, else the pool's choice.
 func (x *exchange) pick(key balance.Key) *proxy.Backend {

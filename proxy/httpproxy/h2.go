@@ -173,19 +173,7 @@ func (q *h2req) serve() {
 		q.refuse(st, 503)
 		return
 	}
-	x.tgt = tgt
-	if x.le != nil {
-		x.le.pool = tgt.name
-	}
-	key := tgt.hash.key(q)
-	if s := tgt.sticky; s != nil {
-		if v, ok := q.cookie(s.cookie); ok {
-			x.setToken(v)
-		}
-	}
-	if a := tgt.affinity; a != nil {
-		x.affKey = a.key(q)
-	}
+	key := x.aim(tgt, q)
 	x.priv = nil
 	if st.cfg.ProxyProtocol != "" {
 		x.priv = q.h.privPool(st.cfg.ProxyProtocol)
@@ -317,6 +305,24 @@ func (q *h2req) cookie(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// appendFields appends h's fields as HTTP/1.1 field lines, values
+// cleaned, without the names in skip, the request id field reqID (the
+// proxy writes its own) and names that are not tokens.
+func appendFields(dst []byte, h http.Header, skip map[string]bool, reqID string) []byte {
+	for k, vs := range h {
+		if skip[k] || k == reqID || !isToken([]byte(k)) {
+			continue
+		}
+		for _, v := range vs {
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, clean(v)...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst
+}
+
 // h2Hop are the fields an HTTP/2 request must not carry (RFC 9113
 // §8.2.2) or that the proxy writes itself.
 var h2Hop = map[string]bool{
@@ -336,18 +342,7 @@ func (q *h2req) appendBackendHead(dst []byte, st *state, cl int64) []byte {
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
 	dst = append(dst, clean(r.Host)...)
 	dst = append(dst, "\r\n"...)
-	reqID := textproto.CanonicalMIMEHeaderKey(st.reqID)
-	for k, vs := range r.Header {
-		if h2Hop[k] || k == reqID || !isToken([]byte(k)) {
-			continue
-		}
-		for _, v := range vs {
-			dst = append(dst, k...)
-			dst = append(dst, ": "...)
-			dst = append(dst, clean(v)...)
-			dst = append(dst, "\r\n"...)
-		}
-	}
+	dst = appendFields(dst, r.Header, h2Hop, textproto.CanonicalMIMEHeaderKey(st.reqID))
 	if cs := r.Header["Cookie"]; len(cs) > 0 {
 		dst = append(dst, "Cookie: "...)
 		for i, v := range cs {

@@ -190,15 +190,7 @@ func (c *conn) respondH2C(st *state, resp *http.Response, idle *idleGuard) (bool
 		return false, errBackendBodyRead
 	}
 	if mode == bodyChunked {
-		c.out = append(c.out[:0], "0\r\n"...)
-		for k, vs := range resp.Trailer {
-			for _, v := range vs {
-				c.out = append(c.out, k...)
-				c.out = append(c.out, ": "...)
-				c.out = append(c.out, clean(v)...)
-				c.out = append(c.out, "\r\n"...)
-			}
-		}
+		c.out = appendFields(append(c.out[:0], "0\r\n"...), resp.Trailer, nil, "")
 		c.out = append(c.out, "\r\n"...)
 		return keep, c.flush()
 	}
@@ -215,18 +207,7 @@ func (c *conn) appendH2CResponseHead(dst []byte, st *state, resp *http.Response,
 		dst = append(dst, "Status"...)
 	}
 	dst = append(dst, "\r\n"...)
-	reqID := http.CanonicalHeaderKey(st.reqID)
-	for k, vs := range resp.Header {
-		if hopResponse[k] || k == reqID || !isToken([]byte(k)) {
-			continue
-		}
-		for _, v := range vs {
-			dst = append(dst, k...)
-			dst = append(dst, ": "...)
-			dst = append(dst, clean(v)...)
-			dst = append(dst, "\r\n"...)
-		}
-	}
+	dst = appendFields(dst, resp.Header, hopResponse, http.CanonicalHeaderKey(st.reqID))
 	switch {
 	case mode == bodyChunked:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
