@@ -233,7 +233,7 @@ func (f *feed) session() error {
 		f.c.stats.resumes.Add(1)
 		f.c.log.Info("sync stream resumed", "peer", f.name, "resent_frames", len(resend), "stripes_acknowledged", sumStripes(done))
 		for _, fr := range resend {
-			if err := f.write(s, fr.frame); err != nil {
+			if err := f.write(s, fr.frame, false); err != nil {
 				return err
 			}
 		}
@@ -408,7 +408,7 @@ func (f *feed) drain(s *session) error {
 		return errFellBehind
 	}
 	for _, fr := range q {
-		if err := f.write(s, fr); err != nil {
+		if err := f.write(s, fr, true); err != nil {
 			return err
 		}
 	}
@@ -416,15 +416,16 @@ func (f *feed) drain(s *session) error {
 }
 
 // write writes one delta frame and keeps it until the member acknowledges
-// it (its bytes stay counted in qBytes).
-func (f *feed) write(s *session, fr frame) error {
+// it (its bytes stay counted in qBytes); fromQueue says it was queued, not
+// resent from a broken stream.
+func (f *feed) write(s *session, fr frame, fromQueue bool) error {
 	if err := s.writeFrame(fr.b); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.unacked = append(f.unacked, sent{frame: fr, seq: s.sent})
 	f.mu.Unlock()
-	f.progress.wrote(s.sent, fr.records, fr.at, true)
+	f.progress.wrote(s.sent, fr.records, fr.at, fromQueue)
 	return nil
 }
 

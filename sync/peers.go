@@ -92,12 +92,7 @@ func (p *progress) init(now int64) {
 }
 
 // connected starts a stream.
-func (p *progress) connected(now int64) {
-	p.mu.Lock()
-	p.state, p.since = PeerFullSync, now
-	p.queued, p.written, p.acked, p.marks = 0, 0, 0, p.marks[:0]
-	p.mu.Unlock()
-}
+func (p *progress) connected(now int64) { p.restart(PeerFullSync, now) }
 
 func (p *progress) streaming(now int64) {
 	p.mu.Lock()
@@ -105,10 +100,15 @@ func (p *progress) streaming(now int64) {
 	p.mu.Unlock()
 }
 
-func (p *progress) disconnected(now int64) {
+func (p *progress) disconnected(now int64) { p.restart(PeerConnecting, now) }
+
+// restart enters state with a new stream's counts. The feed's queue
+// outlives streams (a resumed stream sends it), so its count stays; the
+// feed drops it with dropQueue when it starts afresh.
+func (p *progress) restart(state string, now int64) {
 	p.mu.Lock()
-	p.state, p.since = PeerConnecting, now
-	p.queued, p.written, p.acked, p.marks = 0, 0, 0, p.marks[:0]
+	p.state, p.since = state, now
+	p.written, p.acked, p.marks = 0, 0, p.marks[:0]
 	p.mu.Unlock()
 }
 
