@@ -111,17 +111,7 @@ name = "db"
 bind = "%[3]s:7000"
 mode = "tcp"
 default_pool = "db"
-
-[[pool]]
-name = "db"
-algorithm = "random"
-  [pool.sticky]
-  source_ip = true
-  [[pool.backend]]
-  address = "198.18.0.21:9000"
-  [[pool.backend]]
-  address = "198.18.0.22:9000"
-`
+` + sourceIPPoolTOML
 
 // TestClusterPartitionConverges: three lbd nodes in a [cluster]; lb3 is
 // cut off from lb1 and lb2 (a 1+2 partition) while clients are pinned by
@@ -146,8 +136,7 @@ func TestClusterPartitionConverges(t *testing.T) {
 	client := l.AddHostAddr("client", 50)
 	const clients = 800
 	addClients(t, client, clients, lbs...)
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600)
+	key := clusterKey(t)
 	for i, h := range lbs {
 		var peers []string
 		for j, o := range lbs {
@@ -177,13 +166,7 @@ func TestClusterPartitionConverges(t *testing.T) {
 		if err != nil || json.Unmarshal(out, &st) != nil {
 			return -1
 		}
-		n := 0
-		for _, m := range st.Members {
-			if m.State == "alive" {
-				n++
-			}
-		}
-		return n
+		return aliveMembers(st)
 	}
 	waitMembers := func(want ...int) {
 		t.Helper()

@@ -188,10 +188,7 @@ func udpEcho(t *testing.T, h *lab.Host) {
 // that puts both nodes in one [cluster] (lb1 at .11, lb2 at .12), with
 // the key.
 func pairCluster(t *testing.T) func(i int, cfg string) string {
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	if err := os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := clusterKey(t)
 	return func(i int, cfg string) string {
 		return strings.Replace(cfg, "[[vrrp]]", fmt.Sprintf(`[cluster]
 bind = "198.18.0.%d:7946"
@@ -201,3 +198,47 @@ secret_key_file = %q
 [[vrrp]]`, 11+i, 12-i, key), 1)
 	}
 }
+
+// clusterKey writes a cluster key (secret_key_file) and returns its path.
+func clusterKey(t *testing.T) string {
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	if err := os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// aliveMembers counts the members st holds alive.
+func aliveMembers(st admin.Status) int {
+	n := 0
+	for _, m := range st.Members {
+		if m.State == "alive" {
+			n++
+		}
+	}
+	return n
+}
+
+// waitClustered waits until lb2 sees both nodes alive in the cluster and
+// lb1 is master.
+func (p *pair) waitClustered(t *testing.T) {
+	t.Helper()
+	lab.Eventually(t, 20*time.Second, func() (bool, string) {
+		st, ok := p.status(1)
+		return ok && aliveMembers(st) == 2 && p.state(0) == "MASTER", fmt.Sprintf("lb2 members %+v, lb1 %s", st.Members, p.state(0))
+	})
+}
+
+// sourceIPPoolTOML is pool "db": two backends on port 9000 of be1 and be2,
+// clients kept on their backend by source IP.
+const sourceIPPoolTOML = `
+[[pool]]
+name = "db"
+algorithm = "random"
+  [pool.sticky]
+  source_ip = true
+  [[pool.backend]]
+  address = "198.18.0.21:9000"
+  [[pool.backend]]
+  address = "198.18.0.22:9000"
+`

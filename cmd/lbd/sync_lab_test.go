@@ -57,28 +57,9 @@ name = "db"
 bind = "198.18.0.100:7000"
 mode = "tcp"
 default_pool = "db"
-
-[[pool]]
-name = "db"
-algorithm = "random"
-  [pool.sticky]
-  source_ip = true
-  [[pool.backend]]
-  address = "198.18.0.21:9000"
-  [[pool.backend]]
-  address = "198.18.0.22:9000"
-`
+` + sourceIPPoolTOML
 	})
-	lab.Eventually(t, 20*time.Second, func() (bool, string) {
-		st, ok := p.status(1)
-		alive := 0
-		for _, m := range st.Members {
-			if m.State == "alive" {
-				alive++
-			}
-		}
-		return ok && alive == 2 && p.state(0) == "MASTER", fmt.Sprintf("lb2 members %+v, lb1 %s", st.Members, p.state(0))
-	})
+	p.waitClustered(t)
 
 	// One UDP flow per client address, from port 40000: a flow is the
 	// client's address and port, so a new socket on the same pair is the
@@ -220,16 +201,7 @@ func TestClusterKeepsStickySessions(t *testing.T) {
   [[pool.backend]]
   address = "198.18.0.22:8080"`, 1)
 	})
-	lab.Eventually(t, 20*time.Second, func() (bool, string) {
-		st, ok := p.status(1)
-		alive := 0
-		for _, m := range st.Members {
-			if m.State == "alive" {
-				alive++
-			}
-		}
-		return ok && alive == 2 && p.state(0) == "MASTER", fmt.Sprintf("lb2 members %+v, lb1 %s", st.Members, p.state(0))
-	})
+	p.waitClustered(t)
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 4,
 		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
